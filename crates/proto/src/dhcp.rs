@@ -1,0 +1,1 @@
+//! Placeholder for the dhcp codec; replaced by its implementation.

@@ -1,0 +1,1 @@
+//! Placeholder for the dns codec; replaced by its implementation.

@@ -1,0 +1,1 @@
+//! Placeholder for the sip codec; replaced by its implementation.

@@ -1,0 +1,1 @@
+//! Placeholder for the sntp codec; replaced by its implementation.

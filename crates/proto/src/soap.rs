@@ -1,0 +1,1 @@
+//! Placeholder for the soap codec; replaced by its implementation.

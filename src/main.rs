@@ -1,0 +1,3 @@
+//! The `phonestorm` command line: parses flags into settings and hands them to the crates.
+
+fn main() {}
