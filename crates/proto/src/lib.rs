@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dhcp;
+pub mod diag;
 pub mod dns;
 mod error;
 pub mod sip;
