@@ -1,0 +1,20 @@
+//! The mock Front End: every service a Lync / Skype for Business phone talks
+//! to during sign-in, with a capacity model that saturates like a pool.
+//!
+//! It speaks the wire formats of `phonestorm-proto` on real sockets. Each
+//! service runs its requests through a [`capacity::Station`] (workers,
+//! service-time distribution, bounded queue) and has fault knobs, so a
+//! storm builds queueing delay, then rejections, and tests can rehearse
+//! stalls, drops and resets. This crate owns the servers and their state;
+//! it owns no wire format.
+
+#![forbid(unsafe_code)]
+
+pub mod capacity;
+pub mod clock;
+pub mod config;
+mod error;
+pub mod metrics;
+
+pub use config::MockConfig;
+pub use error::{Error, Result};
