@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ca;
 pub mod capacity;
 pub mod clock;
 pub mod config;
