@@ -15,7 +15,9 @@ pub mod capacity;
 pub mod clock;
 pub mod config;
 mod error;
+pub mod http;
 pub mod metrics;
+pub mod udp;
 
 pub use config::MockConfig;
 pub use error::{Error, Result};

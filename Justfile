@@ -1,0 +1,33 @@
+# phonestorm: the one entry point for people. CI (.ci/run) runs the same commands.
+# Install just with `cargo install just` if your distribution lacks it.
+
+default:
+    @just --list
+
+# Run the tests (the README's test command).
+test:
+    cargo test --workspace
+
+# rustfmt and clippy, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# What CI runs, installs included.
+ci:
+    bash .ci/run
+
+# The first user-facing command: DHCP options 43 and 120 for a SIP server.
+dhcp-options fqdn="lync.contoso.com" format="text":
+    cargo run --release -- dhcp-options --sip-server {{fqdn}} --format {{format}}
+
+# Fuzz each decoder for a short while (default 60 s each). Needs cargo-fuzz,
+# installed on first use; libFuzzer needs nightly features, which the stable
+# toolchain enables with RUSTC_BOOTSTRAP for this one build.
+fuzz seconds="60":
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    cd crates/proto && for t in dhcp sip soap; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t -- -max_total_time={{seconds}} || exit 1; done

@@ -1,0 +1,356 @@
+//! The HTTP and HTTPS plumbing of the mock's web services.
+//!
+//! hyper serves HTTP/1.1 on a listener, over tokio-rustls when a TLS
+//! acceptor is given. This module owns what every web service needs alike:
+//! one task per connection, a read timeout on the request head and body,
+//! a body size limit, the TLS handshake timeout, connection resets on
+//! request of a fault knob, and graceful stop. What a path answers belongs
+//! to the [`Router`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+/// A response body: small answers in full, firmware images streamed.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// One request, with its body already read within the limits.
+#[derive(Debug)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the request came over TLS.
+    pub tls: bool,
+}
+
+/// What a route answers: a response, or a connection reset (fault knob).
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this response.
+    Response(Response<Body>),
+    /// Reset the connection instead of answering.
+    Reset,
+}
+
+/// Maps requests to answers.
+pub trait Router: Send + Sync + 'static {
+    /// Answers one request.
+    fn route(&self, req: Request) -> impl Future<Output = Reply> + Send;
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body accepted; 413 beyond.
+    pub max_body: usize,
+    /// Time allowed for the request head, the body, and a TLS handshake.
+    pub read_timeout: Duration,
+}
+
+/// A full body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A plain-text response with a status, as used for refusals of bad input.
+pub fn text(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
+    let mut r = Response::new(full(msg.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Serves `listener` until `stop` is cancelled.
+pub async fn serve<R: Router>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Arc<R>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                // Out of descriptors or a connection that died in the
+                // backlog: keep serving the others.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue }
+            },
+        };
+        let (tls, router, stop) = (tls.clone(), router.clone(), stop.clone());
+        tokio::spawn(async move {
+            let _ = connection(stream, peer, tls, router, limits, stop).await;
+        });
+    }
+}
+
+async fn connection<R: Router>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    router: Arc<R>,
+    limits: Limits,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    // Keep a second handle on the socket so a reset fault can set
+    // SO_LINGER 0 after hyper has taken the stream: the last close then
+    // sends RST, which is what a crashing worker process looks like.
+    let std = stream.into_std()?;
+    let keep = std.try_clone()?;
+    let stream = TcpStream::from_std(std)?;
+    let reset = Arc::new(AtomicBool::new(false));
+    let is_tls = tls.is_some();
+    let service = {
+        let reset = reset.clone();
+        hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let (router, reset) = (router.clone(), reset.clone());
+            async move {
+                match handle(req, peer, is_tls, &*router, limits).await {
+                    Reply::Response(r) => Ok(r),
+                    Reply::Reset => {
+                        reset.store(true, Ordering::Release);
+                        Err(ResetConnection)
+                    }
+                }
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout);
+    let result = match tls {
+        Some(acceptor) => {
+            let Ok(Ok(tls_stream)) =
+                tokio::time::timeout(limits.read_timeout, acceptor.accept(stream)).await
+            else {
+                return Ok(());
+            };
+            drive(
+                builder.serve_connection(TokioIo::new(tls_stream), service),
+                &stop,
+            )
+            .await
+        }
+        None => {
+            drive(
+                builder.serve_connection(TokioIo::new(stream), service),
+                &stop,
+            )
+            .await
+        }
+    };
+    if reset.load(Ordering::Acquire) {
+        let _ = socket2::SockRef::from(&keep).set_linger(Some(Duration::ZERO));
+    }
+    drop(keep);
+    result
+}
+
+/// Runs a connection to its end, or closes it gracefully on stop.
+async fn drive<I, S>(
+    conn: hyper::server::conn::http1::Connection<I, S>,
+    stop: &CancellationToken,
+) -> std::io::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r.map_err(std::io::Error::other),
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await.map_err(std::io::Error::other)
+        }
+    }
+}
+
+/// The error hyper sees when a route asked for a reset; hyper then closes
+/// the connection without answering.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by fault injection")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+async fn handle<R: Router>(
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+    router: &R,
+    limits: Limits,
+) -> Reply {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        return Reply::Response(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {} bytes", limits.max_body),
+        ));
+    }
+    let body = match tokio::time::timeout(
+        limits.read_timeout,
+        Limited::new(body, limits.max_body).collect(),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Reply::Response(text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body over {} bytes", limits.max_body),
+            ));
+        }
+        Ok(Err(e)) => {
+            return Reply::Response(text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Reply::Response(text(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            ));
+        }
+    };
+    let request = Request {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body,
+        peer,
+        tls,
+    };
+    router.route(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Echo;
+
+    impl Router for Echo {
+        async fn route(&self, req: Request) -> Reply {
+            if req.path == "/reset" {
+                return Reply::Reset;
+            }
+            Reply::Response(text(
+                StatusCode::OK,
+                format!("{} {} {}", req.method, req.path, req.body.len()),
+            ))
+        }
+    }
+
+    async fn start(limits: Limits) -> (SocketAddr, CancellationToken) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(l, None, Arc::new(Echo), limits, stop.clone()));
+        (addr, stop)
+    }
+
+    async fn exchange(addr: SocketAddr, raw: &[u8]) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(raw).await?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    const LIMITS: Limits = Limits {
+        max_body: 16,
+        read_timeout: Duration::from_millis(300),
+    };
+
+    #[tokio::test]
+    async fn answers_and_enforces_limits() {
+        let (addr, stop) = start(LIMITS).await;
+        let ok = exchange(
+            addr,
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        )
+        .await
+        .unwrap();
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(ok.ends_with("POST /x 3"), "{ok}");
+        let big = exchange(
+            addr,
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 99\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        assert!(big.starts_with("HTTP/1.1 413"), "{big}");
+        // A body that never arrives: 408 after the read timeout, not a hang.
+        let slow = exchange(
+            addr,
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nab",
+        )
+        .await
+        .unwrap();
+        assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+        let garbage = exchange(addr, b"\x16\x03\x01 not http at all\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(
+            garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+            "{garbage}"
+        );
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn reset_route_resets_the_connection() {
+        let (addr, stop) = start(LIMITS).await;
+        let r = exchange(addr, b"GET /reset HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        match r {
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+            Ok(s) => panic!("expected a reset, got {s:?}"),
+        }
+        stop.cancel();
+    }
+}
