@@ -14,6 +14,7 @@ pub mod ca;
 pub mod capacity;
 pub mod clock;
 pub mod config;
+pub mod directory;
 mod error;
 pub mod http;
 pub mod metrics;
