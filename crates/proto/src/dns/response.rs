@@ -119,7 +119,9 @@ impl Answer {
 ///
 /// Returns `Err` only when the bytes are not a DNS message; everything a
 /// well-formed message can say, including "this is not for you", is an
-/// [`Outcome`].
+/// [`Outcome`]. The question check is strict: an error response that omits
+/// the question (some servers' FORMERR) reads as [`Mismatch::Question`],
+/// since nothing then ties it to our query but the 16-bit id.
 pub fn parse_response(question: &Question, id: u16, bytes: &[u8]) -> Result<Outcome> {
     let header = bytes
         .get(..HEADER_LEN)
