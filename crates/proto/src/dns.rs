@@ -1,1 +1,0 @@
-//! Placeholder for the dns codec; replaced by its implementation.
