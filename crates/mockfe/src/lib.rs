@@ -15,10 +15,14 @@ pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod dns;
 mod error;
 pub mod http;
 pub mod metrics;
+pub mod sntp;
+mod start;
 pub mod udp;
 
 pub use config::MockConfig;
+pub use start::{Endpoints, FrontEndEndpoints, Running, start};
 pub use error::{Error, Result};
