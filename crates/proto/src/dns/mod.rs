@@ -108,9 +108,9 @@ pub const UCUPDATES_LABEL: &str = "ucupdates-r2";
 /// sentence names is the `<domain>` of the SRV owner, so that is the domain
 /// used here, *not* the parent domain of the SRV target (the pool FQDN).
 /// Microsoft's own deployment pages agree: the DNS requirements for Lync
-/// Server ask for "an internal A record with the name ucupdates-r2.<SIP
-/// domain>", and a phone nobody has signed in on yet looks up
-/// "ucupdates-r2.<DNS domain name that was provided by DHCP>" (option 15).
+/// Server ask for "an internal A record with the name `ucupdates-r2.<SIP
+/// domain>`", and a phone nobody has signed in on yet looks up
+/// "`ucupdates-r2.<DNS domain name that was provided by DHCP>`" (option 15).
 /// The two readings differ whenever the pool lives in another DNS domain than
 /// the SIP domain (pool01.corp.contoso.local serving contoso.com), which is
 /// common. Pass the SIP domain (or the DHCP option 15 domain); to derive it
