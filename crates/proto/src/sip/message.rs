@@ -247,6 +247,12 @@ impl Message {
             ));
         }
         m.body = body.to_vec();
+        // Without a Content-Length the head limit was checked against a
+        // guess; check the real encoded size so the message re-encodes
+        // within the limit the framer applies.
+        if m.encoded_head_len() > MAX_HEAD_BYTES {
+            return Err(Error::invalid(WHAT, "header section over the size limit"));
+        }
         Ok(m)
     }
 
@@ -579,7 +585,7 @@ pub fn frame(buf: &[u8]) -> Result<Framed> {
     let Some(body) = buf.get(body_start..end) else {
         return Err(Error::Incomplete { what: WHAT });
     };
-    let (mut message, _) = parse_head(head)?;
+    let mut message = build_head(head)?;
     message.body = body.to_vec();
     Ok(Framed::Message {
         message,
@@ -821,6 +827,11 @@ fn scan_head(head: &[u8]) -> Result<Option<usize>> {
 /// into a body-less message, returning its Content-Length if any.
 fn parse_head(head: &[u8]) -> Result<(Message, Option<usize>)> {
     let cl = scan_head(head)?;
+    Ok((build_head(head)?, cl))
+}
+
+/// Builds the body-less message of a header section [`scan_head`] accepted.
+fn build_head(head: &[u8]) -> Result<Message> {
     let head = head_str(head)?;
     let (start, rest_at) = match head.find("\r\n") {
         Some(i) => (head.get(..i).unwrap_or(""), i + 2),
@@ -852,7 +863,7 @@ fn parse_head(head: &[u8]) -> Result<(Message, Option<usize>)> {
         };
         m.headers.push(Hdr { name, value });
     }
-    Ok((m, cl))
+    Ok(m)
 }
 
 /// Builds a [`Message`] header by header, keeping the first error for

@@ -410,6 +410,23 @@ mod tests {
         }
 
         #[test]
+        fn mutated_testdata_roundtrips(
+            which in 0usize..7,
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(b"\r\n \t:,;\"<>()=\\0l9".to_vec())),
+                1..8,
+            ),
+        ) {
+            let all = [SIPREGE_REGISTER, SIPREGE_200, SIPAE_REGISTER, SIPAE_401, PHONE_REGISTER, PHONE_401, PHONE_200];
+            let mut data = all[which].to_vec();
+            for (at, byte) in edits {
+                let i = at.index(data.len());
+                data[i] = byte;
+            }
+            fuzz_roundtrip(&data);
+        }
+
+        #[test]
         fn sip_like_text_never_panics(s in "(INVITE|SIP/2.0|REGISTER)[ -~\r\n]{0,300}") {
             fuzz_roundtrip(s.as_bytes());
         }
