@@ -1,1 +1,0 @@
-//! Placeholder for the sip codec; replaced by its implementation.
