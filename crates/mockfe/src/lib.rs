@@ -24,5 +24,5 @@ mod start;
 pub mod udp;
 
 pub use config::MockConfig;
-pub use start::{Endpoints, FrontEndEndpoints, Running, start};
 pub use error::{Error, Result};
+pub use start::{Endpoints, FrontEndEndpoints, Running, start};

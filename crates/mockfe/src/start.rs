@@ -15,8 +15,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::capacity::Station;
 use crate::ca::MockCa;
+use crate::capacity::Station;
 use crate::config::MockConfig;
 use crate::dns::{self, Dns, FrontEndPorts};
 use crate::http::{self, Limits, Reply, Request, Router};
@@ -90,16 +90,32 @@ impl Running {
 
 async fn tcp(service: &'static str, ip: IpAddr, port: u16) -> Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
-    TcpListener::bind(addr).await.map_err(|source| Error::Bind { service, addr, source })
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        service,
+        addr,
+        source,
+    })
 }
 
 async fn udp(service: &'static str, ip: IpAddr) -> Result<UdpSocket> {
     let addr = SocketAddr::new(ip, 0);
-    UdpSocket::bind(addr).await.map_err(|source| Error::Bind { service, addr, source })
+    UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
+        service,
+        addr,
+        source,
+    })
 }
 
-fn local(service: &'static str, addr: SocketAddr, r: std::io::Result<SocketAddr>) -> Result<SocketAddr> {
-    r.map_err(|source| Error::Bind { service, addr, source })
+fn local(
+    service: &'static str,
+    addr: SocketAddr,
+    r: std::io::Result<SocketAddr>,
+) -> Result<SocketAddr> {
+    r.map_err(|source| Error::Bind {
+        service,
+        addr,
+        source,
+    })
 }
 
 /// DNS wants UDP and TCP on one port, so a client that gets a truncated
@@ -126,7 +142,10 @@ struct MetricsRouter(MockMetrics);
 impl Router for MetricsRouter {
     async fn route(&self, req: Request) -> Reply {
         if req.path != "/metrics" {
-            return Reply::Response(http::text(http::StatusCode::NOT_FOUND, "only /metrics here"));
+            return Reply::Response(http::text(
+                http::StatusCode::NOT_FOUND,
+                "only /metrics here",
+            ));
         }
         let mut r = http::Response::new(http::full(self.0.render()));
         r.headers_mut().insert(
@@ -183,10 +202,12 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
 
     let mut names = vec![cfg.pool_fqdn.clone()];
     names.extend(cfg.front_ends.iter().cloned());
-    names.push(phonestorm_proto::dns::ucupdates_host(&cfg.sip_domain).map_err(|e| Error::Config {
-        path: "<built-in>".into(),
-        message: format!("sip_domain: {e}"),
-    })?);
+    names.push(
+        phonestorm_proto::dns::ucupdates_host(&cfg.sip_domain).map_err(|e| Error::Config {
+            path: "<built-in>".into(),
+            message: format!("sip_domain: {e}"),
+        })?,
+    );
     let ca = Arc::new(MockCa::new(&cfg.sip_domain, &names, ip)?);
 
     // DNS.
@@ -200,14 +221,24 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         })
         .collect();
     let ttl = u32::try_from(cfg.dns.ttl.as_secs()).unwrap_or(u32::MAX);
-    let zone = dns::zone(&cfg.sip_domain, &cfg.pool_fqdn, &fe_ports, endpoints.sntp.port(), ip, ttl).map_err(|e| {
-        Error::Config {
-            path: "<built-in>".into(),
-            message: format!("DNS zone: {e}"),
-        }
+    let zone = dns::zone(
+        &cfg.sip_domain,
+        &cfg.pool_fqdn,
+        &fe_ports,
+        endpoints.sntp.port(),
+        ip,
+        ttl,
+    )
+    .map_err(|e| Error::Config {
+        path: "<built-in>".into(),
+        message: format!("DNS zone: {e}"),
     })?;
     let dns_service = Arc::new(Dns::new(vec![zone]));
-    let dns_station = Station::new(cfg.dns.capacity, cfg.dns.faults.pause, metrics.station("dns"));
+    let dns_station = Station::new(
+        cfg.dns.capacity,
+        cfg.dns.faults.pause,
+        metrics.station("dns"),
+    );
     tasks.spawn(udp::serve(
         Arc::new(dns_udp),
         dns_service.clone(),
@@ -216,13 +247,24 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         metrics.clone(),
         stop.clone(),
     ));
-    tasks.spawn(dns::serve_tcp(dns_tcp, dns_service, dns_station, metrics.clone(), Duration::from_secs(10), stop.clone()));
+    tasks.spawn(dns::serve_tcp(
+        dns_tcp,
+        dns_service,
+        dns_station,
+        metrics.clone(),
+        Duration::from_secs(10),
+        stop.clone(),
+    ));
 
     // SNTP.
     tasks.spawn(udp::serve(
         Arc::new(sntp_sock),
         Arc::new(Sntp::new(cfg.sntp.stratum)),
-        Station::new(cfg.sntp.capacity, cfg.sntp.faults.pause, metrics.station("sntp")),
+        Station::new(
+            cfg.sntp.capacity,
+            cfg.sntp.faults.pause,
+            metrics.station("sntp"),
+        ),
         cfg.sntp.faults,
         metrics.clone(),
         stop.clone(),
@@ -233,7 +275,13 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         max_body: cfg.web.max_body,
         read_timeout: cfg.web.read_timeout,
     };
-    tasks.spawn(http::serve(metrics_l, None, Arc::new(MetricsRouter(metrics.clone())), limits, stop.clone()));
+    tasks.spawn(http::serve(
+        metrics_l,
+        None,
+        Arc::new(MetricsRouter(metrics.clone())),
+        limits,
+        stop.clone(),
+    ));
 
     // Held until their services are wired in, so the ports stay reserved.
     let _reserved = (dhcp_sock, http_l, https_l, fe_listeners);
