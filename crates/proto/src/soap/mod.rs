@@ -19,6 +19,7 @@
 //! prefix, refuses bodies over [`xml::MAX_BODY_BYTES`] or nested deeper than
 //! [`xml::MAX_DEPTH`], and never panics.
 
+pub mod psha1;
 pub mod xml;
 
 /// SOAP 1.1 envelope namespace (SOAP 1.1 section 4.1.2).
