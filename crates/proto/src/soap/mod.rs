@@ -19,8 +19,15 @@
 //! prefix, refuses bodies over [`xml::MAX_BODY_BYTES`] or nested deeper than
 //! [`xml::MAX_DEPTH`], and never panics.
 
+pub mod certprov;
+pub mod envelope;
 pub mod psha1;
+pub mod wstrust;
 pub mod xml;
+
+use base64::Engine as _;
+
+use crate::{Error, Result};
 
 /// SOAP 1.1 envelope namespace (SOAP 1.1 section 4.1.2).
 pub const NS_SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -49,3 +56,32 @@ pub const NS_SAML1: &str = "urn:oasis:names:tc:SAML:1.0:assertion";
 pub const NS_AUTHWS: &str = "http://schemas.microsoft.com/OCS/AuthWebServices/";
 /// [MS-WSTEP] enrollment namespace (`wstep:RequestID`).
 pub const NS_WSTEP: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment";
+
+/// WS-Security 1.0 `EncodingType` of base64 binary security tokens.
+pub const ENCODING_BASE64: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#Base64Binary";
+
+/// Decodes `xs:base64Binary` text, which may hold XML whitespace (line
+/// breaks every 64 or 76 characters are common).
+pub(crate) fn decode_base64(text: &str, what: &'static str, at: usize) -> Result<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !xml::is_xml_space(*c)).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| Error::invalid_at(what, at, format!("bad base64: {e}")))
+}
+
+/// Encodes bytes as `xs:base64Binary` (one line, padded).
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Writes `<tag>escaped text</tag>`.
+pub(crate) fn push_text_element(out: &mut String, tag: &str, text: &str) {
+    out.push('<');
+    out.push_str(tag);
+    out.push('>');
+    xml::escape_text(text, out);
+    out.push_str("</");
+    out.push_str(tag);
+    out.push('>');
+}

@@ -60,8 +60,9 @@ pub struct Element {
     /// When the text is a qualified name (`s:Client` in a SOAP faultcode),
     /// the namespace its prefix resolves to where it appears.
     pub text_qname_namespace: Option<String>,
-    /// Namespace bindings in scope at this element's start tag, recorded only
-    /// for the elements the caller asked for (prefix `""` is the default).
+    /// Namespace bindings in scope at this element's start tag but declared
+    /// on an ancestor, recorded only for the elements the caller asked for
+    /// (prefix `""` is the default namespace).
     pub(crate) scope: Option<Vec<(String, String)>>,
 }
 
@@ -244,12 +245,18 @@ fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) ->
                 }
                 let local = start.local_name().as_ref().to_owned();
                 let mut attributes = Vec::new();
+                let mut own_prefixes: Vec<String> = Vec::new();
                 for attr in start.attributes() {
                     let attr = attr.map_err(|e| {
                         Error::invalid_at(what, pos, format!("malformed attribute: {e}"))
                     })?;
                     let key = attr.key.as_ref();
-                    if key == "xmlns" || key.starts_with("xmlns:") {
+                    if key == "xmlns" {
+                        own_prefixes.push(String::new());
+                        continue;
+                    }
+                    if let Some(p) = key.strip_prefix("xmlns:") {
+                        own_prefixes.push(p.to_owned());
                         continue;
                     }
                     let (r, attr_local) = reader.resolver().resolve_attribute(attr.key);
@@ -285,6 +292,7 @@ fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) ->
                             };
                             (prefix, ns.0.to_owned())
                         })
+                        .filter(|(p, _)| !own_prefixes.contains(p))
                         .collect()
                 });
                 let el = Element {
