@@ -303,3 +303,92 @@ impl GetAndPublishCertResponse {
         Self::from_envelope(&Envelope::parse(input)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::soap::envelope::{Outcome, classify};
+    use crate::soap::xml::is_xml_space;
+    use proptest::prelude::*;
+
+    /// [MS-OCAUTHWS] 3.1.4.1.1: GetAndPublishCert with DeviceId and Entity,
+    /// an RST for X509v3 in the slash-terminated WS-Trust namespace, and the
+    /// CSR (base64 with line breaks) in a PKCS10 BinarySecurityToken.
+    #[test]
+    fn ms_ocauthws_3_1_4_1_1_get_and_publish_cert_request() {
+        let r = GetAndPublishCertRequest::parse(include_bytes!(
+            "../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-request.xml"
+        ))
+        .unwrap();
+        assert_eq!(r.device_id, "{8d5b2f4e-1c3a-4e7b-9f00-0123456789ab}");
+        assert_eq!(r.entity, "alice@contoso.com");
+        assert_eq!(r.csr_der[..4], [0x30, 0x82, 0x01, 0x0a]);
+        assert_eq!(r.request_id.as_deref(), Some("{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"));
+        assert_eq!(GetAndPublishCertRequest::parse(r.to_envelope(None).as_bytes()).unwrap(), r);
+    }
+
+    /// [MS-OCAUTHWS] 3.1.4.1.2: the certificate (and chain) in
+    /// RequestedSecurityToken.
+    #[test]
+    fn ms_ocauthws_3_1_4_1_2_get_and_publish_cert_response() {
+        let r = GetAndPublishCertResponse::parse(include_bytes!(
+            "../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-response.xml"
+        ))
+        .unwrap();
+        let GetAndPublishCertResponse::Issued(tokens) = &r else { panic!("{r:?}") };
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[0].data, [0x30, 3, 2, 1, 1]);
+        assert_eq!(tokens[0].value_type.as_deref(), Some(TOKEN_TYPE_X509V3));
+        assert_eq!(GetAndPublishCertResponse::parse(r.to_envelope().as_bytes()).unwrap(), r);
+    }
+
+    /// [MS-OCAUTHWS] 3.1.4.1: "an error response MUST be sent using the
+    /// ErrorInfo element in GetAndPublishCertResponse".
+    #[test]
+    fn ms_ocauthws_3_1_4_1_error_info() {
+        let body = include_bytes!(
+            "../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-errorinfo.xml"
+        );
+        let want = ErrorInfo {
+            code: Some("28023".into()),
+            reason: "Certificate request key size is smaller than the minimum.".into(),
+        };
+        assert_eq!(
+            GetAndPublishCertResponse::parse(body).unwrap(),
+            GetAndPublishCertResponse::Error(want.clone())
+        );
+        assert_eq!(
+            classify(200, None, body).unwrap(),
+            Outcome::ErrorInfo { status: 200, error: want }
+        );
+    }
+
+    fn txt() -> impl Strategy<Value = String> {
+        "\\PC{0,20}".prop_map(|s| s.trim_matches(is_xml_space).to_owned())
+    }
+
+    proptest! {
+        #[test]
+        fn request_roundtrip(device_id in "[\\PC\t\n]{0,30}", entity in "\\PC{0,30}",
+                             csr_der in proptest::collection::vec(any::<u8>(), 0..200),
+                             request_id in proptest::option::of(txt())) {
+            let r = GetAndPublishCertRequest { device_id, entity, csr_der, request_id };
+            prop_assert_eq!(GetAndPublishCertRequest::parse(r.to_envelope(None).as_bytes()).unwrap(), r);
+        }
+
+        #[test]
+        fn response_roundtrip(
+            tokens in proptest::collection::vec(
+                (proptest::option::of("[ -~]{0,20}"), proptest::collection::vec(any::<u8>(), 0..100)),
+                1..4),
+            err in proptest::option::of((proptest::option::of(txt()), txt())),
+        ) {
+            let r = match err {
+                Some((code, reason)) => GetAndPublishCertResponse::Error(ErrorInfo { code, reason }),
+                None => GetAndPublishCertResponse::Issued(tokens.into_iter()
+                    .map(|(value_type, data)| BinarySecurityToken { value_type, data }).collect()),
+            };
+            prop_assert_eq!(GetAndPublishCertResponse::parse(r.to_envelope().as_bytes()).unwrap(), r);
+        }
+    }
+}

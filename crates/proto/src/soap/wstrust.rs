@@ -268,27 +268,20 @@ impl SamlAssertion {
             return Self::from_parts(raw.to_owned(), &doc.root);
         }
         // The assertion uses prefixes declared on an ancestor: add those
-        // declarations right after the element name.
-        let name_end = raw
-            .char_indices()
-            .skip(1)
-            .find(|(_, c)| xml::is_xml_space(*c) || *c == '/' || *c == '>')
-            .map_or(raw.len(), |(i, _)| i);
-        let (head, tail) = raw.split_at_checked(name_end).unwrap_or((raw, ""));
-        let mut fixed = String::with_capacity(raw.len() + 200);
-        fixed.push_str(head);
-        for (prefix, uri) in el.scope.iter().flatten() {
-            if prefix.is_empty() {
-                fixed.push_str(" xmlns=\"");
-            } else {
-                fixed.push_str(" xmlns:");
-                fixed.push_str(prefix);
-                fixed.push_str("=\"");
-            }
-            escape_attr(uri, &mut fixed);
-            fixed.push('"');
+        // declarations right after the element name. First only the
+        // prefixes the text visibly uses, then, if that is not enough, every
+        // inherited binding (unused ones do not change the exclusive
+        // canonical form either).
+        let scope: &[(String, String)] = el.scope.as_deref().unwrap_or(&[]);
+        let used: Vec<&(String, String)> = scope
+            .iter()
+            .filter(|(p, _)| !p.is_empty() && uses_prefix(raw, p))
+            .collect();
+        let first = inject_namespaces(raw, used.iter().copied());
+        if let Ok(doc) = xml::parse_document(first.as_bytes(), WHAT_SAML, &[]) {
+            return Self::from_parts(first, &doc.root);
         }
-        fixed.push_str(tail);
+        let fixed = inject_namespaces(raw, scope.iter());
         let doc = xml::parse_document(fixed.as_bytes(), WHAT_SAML, &[]).map_err(|e| match e {
             Error::Invalid { reason, .. } => Error::invalid_at(
                 WHAT_SAML,
@@ -299,6 +292,43 @@ impl SamlAssertion {
         })?;
         Self::from_parts(fixed, &doc.root)
     }
+}
+
+/// Whether XML text visibly uses `prefix:` as an element or attribute name
+/// or in a QName value.
+fn uses_prefix(raw: &str, prefix: &str) -> bool {
+    ['<', '/', ' ', '\t', '\n', '\r', '"', '\'', '>'].iter().any(|c| {
+        let mut pat = String::with_capacity(prefix.len() + 2);
+        pat.push(*c);
+        pat.push_str(prefix);
+        pat.push(':');
+        raw.contains(&pat)
+    })
+}
+
+/// Adds namespace declarations right after an element's name.
+fn inject_namespaces<'a>(raw: &str, bindings: impl Iterator<Item = &'a (String, String)>) -> String {
+    let name_end = raw
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| xml::is_xml_space(*c) || *c == '/' || *c == '>')
+        .map_or(raw.len(), |(i, _)| i);
+    let (head, tail) = raw.split_at_checked(name_end).unwrap_or((raw, ""));
+    let mut fixed = String::with_capacity(raw.len() + 200);
+    fixed.push_str(head);
+    for (prefix, uri) in bindings {
+        if prefix.is_empty() {
+            fixed.push_str(" xmlns=\"");
+        } else {
+            fixed.push_str(" xmlns:");
+            fixed.push_str(prefix);
+            fixed.push_str("=\"");
+        }
+        escape_attr(uri, &mut fixed);
+        fixed.push('"');
+    }
+    fixed.push_str(tail);
+    fixed
 }
 
 /// The web ticket answer (one RSTR of the RSTRC).
@@ -554,4 +584,144 @@ fn push_entropy(out: &mut String, entropy: &[u8]) {
     out.push_str("\">");
     out.push_str(&encode_base64(entropy));
     out.push_str("</wst:BinarySecret></wst:Entropy>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::soap::xml::is_xml_space;
+    use proptest::prelude::*;
+
+    /// [MS-OCAUTHWS] 3.2.4.1.1.1: the RST a client sends to IssueToken.
+    #[test]
+    fn ms_ocauthws_3_2_4_1_1_1_rst() {
+        let rst = RequestSecurityToken::parse(include_bytes!(
+            "../../testdata/soap/ms-ocauthws-3.2.4.1-rst-webticket.xml"
+        ))
+        .unwrap();
+        let want = RequestSecurityToken::web_ticket(
+            Some("a1b2c3d4-0000-4000-8000-000000000001".into()),
+            "https://pool01.contoso.com/CertProv/CertProvisioningService.svc",
+            (0u8..32).collect(),
+            256,
+        );
+        assert_eq!(rst, want);
+        assert_eq!(RequestSecurityToken::parse(want.to_envelope(None).as_bytes()).unwrap(), want);
+    }
+
+    /// [MS-OCAUTHWS] 3.2.4.1.1.2 with WS-Trust 1.3 4.4.3: the RSTRC answer,
+    /// its assertion made to stand alone, and the CK/PSHA1 proof key from
+    /// the entropies of the two vectors (the same bytes as the psha1 test).
+    #[test]
+    fn ms_ocauthws_3_2_4_1_1_2_rstr_and_proof_key() {
+        let r = RequestSecurityTokenResponse::parse(include_bytes!(
+            "../../testdata/soap/ms-ocauthws-3.2.4.1-rstrc-webticket.xml"
+        ))
+        .unwrap();
+        let a = r.assertion.as_ref().unwrap();
+        assert_eq!(a.assertion_id, "SamlSecurityToken-6f0a");
+        assert_eq!(a.issuer, "OCS");
+        assert_eq!(a.not_on_or_after.as_deref(), Some("2024-05-01T16:00:00.000Z"));
+        assert!(a.raw.starts_with(
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:1.0:assertion\" MajorVersion"
+        ));
+        assert!(a.raw.ends_with("</saml:Assertion>"));
+        assert_eq!(SamlAssertion::parse(&a.raw).unwrap(), *a);
+        assert_eq!(r.proof, Some(ProofToken::ComputedKey(CK_PSHA1.into())));
+        assert_eq!(
+            r.lifetime,
+            Some(Lifetime {
+                created: Some("2024-05-01T08:00:00.000Z".into()),
+                expires: Some("2024-05-01T16:00:00.000Z".into()),
+            })
+        );
+        let client: Vec<u8> = (0u8..32).collect();
+        let key = r.proof_key(&client).unwrap();
+        assert_eq!(
+            key,
+            crate::soap::psha1::p_sha1(&client, &(0x80u8..0xa0).collect::<Vec<_>>(), 32)
+        );
+        assert_eq!(RequestSecurityTokenResponse::parse(r.to_envelope().as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn assertion_declared_on_itself_stays_verbatim() {
+        let a = SamlAssertion::new_unsigned(
+            "_1", "OCS", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z",
+            "2024-01-01T08:00:00Z", "sip:bob@contoso.com",
+        );
+        let r = RequestSecurityTokenResponse {
+            context: None,
+            token_type: Some(TOKEN_TYPE_SAML11.into()),
+            assertion: Some(a.clone()),
+            applies_to: None,
+            proof: None,
+            entropy: None,
+            lifetime: None,
+            key_size: None,
+        };
+        let back = RequestSecurityTokenResponse::parse(r.to_envelope().as_bytes()).unwrap();
+        assert_eq!(back.assertion.unwrap().raw, a.raw);
+        assert_eq!(r.proof_key(b"client").unwrap(), b"client");
+    }
+
+    fn txt() -> impl Strategy<Value = String> {
+        "\\PC{0,20}".prop_map(|s| s.trim_matches(is_xml_space).to_owned())
+    }
+
+    fn rst_strategy() -> impl Strategy<Value = RequestSecurityToken> {
+        (
+            proptest::option::of("[ -~]{0,20}"),
+            txt(),
+            txt(),
+            proptest::option::of(txt()),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+            proptest::option::of(txt()),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(txt()),
+        )
+            .prop_map(|(context, token_type, request_type, applies_to, entropy, key_type, key_size, computed_key_algorithm)| {
+                RequestSecurityToken { context, token_type, request_type, applies_to, entropy, key_type, key_size, computed_key_algorithm }
+            })
+    }
+
+    fn rstr_strategy() -> impl Strategy<Value = RequestSecurityTokenResponse> {
+        (
+            proptest::option::of("[ -~]{0,20}"),
+            proptest::option::of(txt()),
+            proptest::option::of((txt(), txt(), txt(), txt(), txt(), txt())),
+            proptest::option::of(txt()),
+            proptest::option::of(prop_oneof![
+                txt().prop_map(ProofToken::ComputedKey),
+                proptest::collection::vec(any::<u8>(), 0..40).prop_map(ProofToken::BinarySecret),
+            ]),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+            proptest::option::of((proptest::option::of(txt()), proptest::option::of(txt()))),
+            proptest::option::of(any::<u32>()),
+        )
+            .prop_map(|(context, token_type, a, applies_to, proof, entropy, lifetime, key_size)| {
+                RequestSecurityTokenResponse {
+                    context,
+                    token_type,
+                    assertion: a.map(|(id, iss, ii, nb, na, sub)| SamlAssertion::new_unsigned(&id, &iss, &ii, &nb, &na, &sub)),
+                    applies_to,
+                    proof,
+                    entropy,
+                    lifetime: lifetime.map(|(created, expires)| Lifetime { created, expires }),
+                    key_size,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn rst_roundtrip(r in rst_strategy()) {
+            prop_assert_eq!(RequestSecurityToken::parse(r.to_envelope(None).as_bytes()).unwrap(), r);
+        }
+
+        #[test]
+        fn rstr_roundtrip(r in rstr_strategy()) {
+            prop_assert_eq!(RequestSecurityTokenResponse::parse(r.to_envelope().as_bytes()).unwrap(), r);
+        }
+    }
 }
