@@ -21,7 +21,9 @@
 
 pub mod certprov;
 pub mod envelope;
+pub mod guessed;
 pub mod psha1;
+pub mod template;
 pub mod wstrust;
 pub mod xml;
 
