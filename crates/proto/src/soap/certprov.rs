@@ -153,7 +153,13 @@ pub struct ErrorInfo {
 }
 
 const CODE_NAMES: &[&str] = &["ErrorCode", "Code", "ErrorId", "HResult"];
-const REASON_NAMES: &[&str] = &["Reason", "Description", "Message", "ErrorMessage", "ErrorString"];
+const REASON_NAMES: &[&str] = &[
+    "Reason",
+    "Description",
+    "Message",
+    "ErrorMessage",
+    "ErrorString",
+];
 
 impl ErrorInfo {
     /// Reads an `ErrorInfo` element.
@@ -260,11 +266,9 @@ impl GetAndPublishCertResponse {
                 format!("body holds <{}>, not GetAndPublishCertResponse", el.local),
             ));
         }
-        if let Some(e) = el
-            .children
-            .iter()
-            .find(|c| c.local == "ErrorInfo" && matches!(c.namespace.as_deref(), None | Some(NS_AUTHWS)))
-        {
+        if let Some(e) = el.children.iter().find(|c| {
+            c.local == "ErrorInfo" && matches!(c.namespace.as_deref(), None | Some(NS_AUTHWS))
+        }) {
             return Ok(GetAndPublishCertResponse::Error(ErrorInfo::from_element(e)));
         }
         let rstr = el
@@ -323,8 +327,14 @@ mod tests {
         assert_eq!(r.device_id, "{8d5b2f4e-1c3a-4e7b-9f00-0123456789ab}");
         assert_eq!(r.entity, "alice@contoso.com");
         assert_eq!(r.csr_der[..4], [0x30, 0x82, 0x01, 0x0a]);
-        assert_eq!(r.request_id.as_deref(), Some("{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"));
-        assert_eq!(GetAndPublishCertRequest::parse(r.to_envelope(None).as_bytes()).unwrap(), r);
+        assert_eq!(
+            r.request_id.as_deref(),
+            Some("{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}")
+        );
+        assert_eq!(
+            GetAndPublishCertRequest::parse(r.to_envelope(None).as_bytes()).unwrap(),
+            r
+        );
     }
 
     /// [MS-OCAUTHWS] 3.1.4.1.2: the certificate (and chain) in
@@ -335,11 +345,16 @@ mod tests {
             "../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-response.xml"
         ))
         .unwrap();
-        let GetAndPublishCertResponse::Issued(tokens) = &r else { panic!("{r:?}") };
+        let GetAndPublishCertResponse::Issued(tokens) = &r else {
+            panic!("{r:?}")
+        };
         assert_eq!(tokens.len(), 2);
         assert_eq!(tokens[0].data, [0x30, 3, 2, 1, 1]);
         assert_eq!(tokens[0].value_type.as_deref(), Some(TOKEN_TYPE_X509V3));
-        assert_eq!(GetAndPublishCertResponse::parse(r.to_envelope().as_bytes()).unwrap(), r);
+        assert_eq!(
+            GetAndPublishCertResponse::parse(r.to_envelope().as_bytes()).unwrap(),
+            r
+        );
     }
 
     /// [MS-OCAUTHWS] 3.1.4.1: "an error response MUST be sent using the
@@ -359,7 +374,10 @@ mod tests {
         );
         assert_eq!(
             classify(200, None, body).unwrap(),
-            Outcome::ErrorInfo { status: 200, error: want }
+            Outcome::ErrorInfo {
+                status: 200,
+                error: want
+            }
         );
     }
 

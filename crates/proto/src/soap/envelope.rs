@@ -18,6 +18,8 @@ use crate::{Error, Result};
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 const WHAT: &str = "SOAP envelope";
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 const WHAT_FAULT: &str = "SOAP fault";
 
 /// A received envelope, split into header blocks and body.
@@ -163,29 +165,41 @@ pub struct Fault {
 /// SOAP 1.1 section 4.4: the fault's sub-elements are unqualified; a few
 /// stacks qualify them with the envelope namespace, which is accepted too.
 fn fault_part<'a>(fault: &'a Element, local: &str) -> Option<&'a Element> {
-    fault.children.iter().find(|c| {
-        c.local == local && matches!(c.namespace.as_deref(), None | Some(NS_SOAP11))
-    })
+    fault
+        .children
+        .iter()
+        .find(|c| c.local == local && matches!(c.namespace.as_deref(), None | Some(NS_SOAP11)))
 }
 
 impl Fault {
     /// Reads a `Fault` element.
     pub fn from_element(el: &Element) -> Result<Fault> {
-        let code_el = fault_part(el, "faultcode").ok_or_else(|| {
-            Error::invalid_at(WHAT_FAULT, el.span.start, "no faultcode")
-        })?;
+        let code_el = fault_part(el, "faultcode")
+            .ok_or_else(|| Error::invalid_at(WHAT_FAULT, el.span.start, "no faultcode"))?;
         let raw = code_el.trimmed_text();
         let at = code_el.span.start;
         if raw.is_empty() || raw.contains(is_xml_space) {
-            return Err(Error::invalid_at(WHAT_FAULT, at, "faultcode is not a qualified name"));
+            return Err(Error::invalid_at(
+                WHAT_FAULT,
+                at,
+                "faultcode is not a qualified name",
+            ));
         }
         let code = match raw.split_once(':') {
             Some((_, local)) => {
                 let namespace = code_el.text_qname_namespace.clone().ok_or_else(|| {
-                    Error::invalid_at(WHAT_FAULT, at, format!("faultcode {raw:?} has an undeclared prefix"))
+                    Error::invalid_at(
+                        WHAT_FAULT,
+                        at,
+                        format!("faultcode {raw:?} has an undeclared prefix"),
+                    )
                 })?;
                 if local.is_empty() || local.contains(':') {
-                    return Err(Error::invalid_at(WHAT_FAULT, at, format!("faultcode {raw:?} is not a qualified name")));
+                    return Err(Error::invalid_at(
+                        WHAT_FAULT,
+                        at,
+                        format!("faultcode {raw:?} is not a qualified name"),
+                    ));
                 }
                 FaultCode {
                     namespace: Some(namespace),
@@ -218,7 +232,11 @@ impl Fault {
     pub fn parse(input: &[u8]) -> Result<Fault> {
         let env = Envelope::parse(input)?;
         env.fault().unwrap_or_else(|| {
-            Err(Error::invalid_at(WHAT_FAULT, env.body.span.start, "the Body holds no Fault"))
+            Err(Error::invalid_at(
+                WHAT_FAULT,
+                env.body.span.start,
+                "the Body holds no Fault",
+            ))
         })
     }
 
@@ -228,6 +246,10 @@ impl Fault {
         out.push_str("<s:Fault>");
         match self.code.namespace.as_deref() {
             Some(NS_SOAP11) => out.push_str("<faultcode>s:"),
+            // These two may not be bound to another prefix (XML Namespaces
+            // section 3); their own prefixes are always in scope.
+            Some(XML_NS) => out.push_str("<faultcode>xml:"),
+            Some(XMLNS_NS) => out.push_str("<faultcode>xmlns:"),
             Some(ns) => {
                 out.push_str("<faultcode xmlns:fc=\"");
                 xml::escape_attr(ns, &mut out);
@@ -275,12 +297,21 @@ fn parse_ms_diagnostics(detail: &Element) -> Result<Option<MsDiagnosticsFault>> 
         .children
         .iter()
         .find(|c| c.local == "ErrorId")
-        .ok_or_else(|| Error::invalid_at(WHAT_FAULT, d.span.start, "Ms-Diagnostics-Fault has no ErrorId"))?;
+        .ok_or_else(|| {
+            Error::invalid_at(
+                WHAT_FAULT,
+                d.span.start,
+                "Ms-Diagnostics-Fault has no ErrorId",
+            )
+        })?;
     let error_id = id_el.trimmed_text().parse::<u32>().map_err(|_| {
         Error::invalid_at(
             WHAT_FAULT,
             id_el.span.start,
-            format!("ErrorId {:?} is not a positive integer", id_el.trimmed_text()),
+            format!(
+                "ErrorId {:?} is not a positive integer",
+                id_el.trimmed_text()
+            ),
         )
     })?;
     let reason = d
@@ -340,7 +371,12 @@ pub fn classify(status: u16, x_ms_diagnostics: Option<&str>, body: &[u8]) -> Res
     let env = match Envelope::parse(body) {
         Ok(env) => env,
         Err(e) if success => return Err(e),
-        Err(_) => return Ok(Outcome::Refused { status, diagnostics }),
+        Err(_) => {
+            return Ok(Outcome::Refused {
+                status,
+                diagnostics,
+            });
+        }
     };
     if let Some(fault) = env.fault() {
         match fault {
@@ -352,7 +388,12 @@ pub fn classify(status: u16, x_ms_diagnostics: Option<&str>, body: &[u8]) -> Res
                 });
             }
             Err(e) if success => return Err(e),
-            Err(_) => return Ok(Outcome::Refused { status, diagnostics }),
+            Err(_) => {
+                return Ok(Outcome::Refused {
+                    status,
+                    diagnostics,
+                });
+            }
         }
     }
     if let Some(error) = ErrorInfo::find_in(&env.body) {
@@ -361,7 +402,10 @@ pub fn classify(status: u16, x_ms_diagnostics: Option<&str>, body: &[u8]) -> Res
     if success {
         Ok(Outcome::Ok(env))
     } else {
-        Ok(Outcome::Refused { status, diagnostics })
+        Ok(Outcome::Refused {
+            status,
+            diagnostics,
+        })
     }
 }
 
@@ -426,19 +470,35 @@ mod tests {
         )
         .unwrap();
         match out {
-            Outcome::Refused { status: 403, diagnostics: Some(d) } => assert_eq!(d.id, 28000),
+            Outcome::Refused {
+                status: 403,
+                diagnostics: Some(d),
+            } => assert_eq!(d.id, 28000),
             other => panic!("{other:?}"),
         }
         let fault = Fault {
             code: FaultCode::soap("Server"),
             string: "x".into(),
             actor: None,
-            diagnostics: Some(MsDiagnosticsFault { error_id: 28001, reason: "internal".into() }),
+            diagnostics: Some(MsDiagnosticsFault {
+                error_id: 28001,
+                reason: "internal".into(),
+            }),
         };
         let out = classify(500, None, fault.to_envelope().as_bytes()).unwrap();
-        assert_eq!(out, Outcome::Fault { status: 500, fault, diagnostics: None });
+        assert_eq!(
+            out,
+            Outcome::Fault {
+                status: 500,
+                fault,
+                diagnostics: None
+            }
+        );
         let ok = build_envelope(None, "<x xmlns=\"urn:x\"/>");
-        assert!(matches!(classify(200, None, ok.as_bytes()).unwrap(), Outcome::Ok(_)));
+        assert!(matches!(
+            classify(200, None, ok.as_bytes()).unwrap(),
+            Outcome::Ok(_)
+        ));
         assert!(classify(200, None, b"not xml").is_err());
     }
 
@@ -455,7 +515,10 @@ mod tests {
             proptest::option::of((1u32.., "\\PC{0,20}")),
         )
             .prop_map(|(ns, local, string, actor, diag)| Fault {
-                code: FaultCode { namespace: ns, local },
+                code: FaultCode {
+                    namespace: ns,
+                    local,
+                },
                 string: string.trim_matches(is_xml_space).to_owned(),
                 actor: actor.map(|a| a.trim_matches(is_xml_space).to_owned()),
                 diagnostics: diag.map(|(error_id, r)| MsDiagnosticsFault {

@@ -25,7 +25,12 @@ const WHAT_UPDATE: &str = "device update answer";
 const WHAT_UPDATE_REQ: &str = "device update request";
 
 /// Element names taken as one base64 certificate (GUESS).
-const CERT_NAMES: &[&str] = &["Certificate", "X509Certificate", "BinarySecurityToken", "RootCertificate"];
+const CERT_NAMES: &[&str] = &[
+    "Certificate",
+    "X509Certificate",
+    "BinarySecurityToken",
+    "RootCertificate",
+];
 /// Element names taken as the update's download URL (GUESS).
 const URL_NAMES: &[&str] = &["Url", "URL", "DownloadUrl", "ImageUrl", "Location"];
 /// Element names taken as the update's version (GUESS).
@@ -65,7 +70,11 @@ pub fn parse_root_chain(body: &[u8]) -> Result<Vec<Vec<u8>>> {
         }
     }
     if certs.is_empty() {
-        return Err(Error::invalid_at(WHAT_CHAIN, doc.root.span.start, "no certificate in the answer"));
+        return Err(Error::invalid_at(
+            WHAT_CHAIN,
+            doc.root.span.start,
+            "no certificate in the answer",
+        ));
     }
     Ok(certs)
 }
@@ -74,7 +83,10 @@ pub fn parse_root_chain(body: &[u8]) -> Result<Vec<Vec<u8>>> {
 pub fn build_root_chain_response(templates: &TemplateSet, certs: &[Vec<u8>]) -> Result<String> {
     templates.render(
         TemplateKind::RootChainResponse,
-        &TemplateValues::new().list("certificates", certs.iter().map(|c| encode_base64(c)).collect()),
+        &TemplateValues::new().list(
+            "certificates",
+            certs.iter().map(|c| encode_base64(c)).collect(),
+        ),
     )
 }
 
@@ -110,7 +122,9 @@ pub fn parse_ucdevice_answer(body: &[u8]) -> Result<DeviceUpdate> {
 /// Builds the device update answer from the templates (the mock's side).
 pub fn build_ucdevice_answer(templates: &TemplateSet, update: &DeviceUpdate) -> Result<String> {
     match update {
-        DeviceUpdate::None => templates.render(TemplateKind::UcDeviceResponseNone, &TemplateValues::new()),
+        DeviceUpdate::None => {
+            templates.render(TemplateKind::UcDeviceResponseNone, &TemplateValues::new())
+        }
         DeviceUpdate::Update { version, url } => templates.render(
             TemplateKind::UcDeviceResponseUpdate,
             &TemplateValues::new()
@@ -147,7 +161,10 @@ pub fn parse_pin_credentials(env: &Envelope) -> Option<(String, String)> {
         .as_ref()?
         .child(&[NS_WSSE], "Security")?
         .child(&[NS_WSSE], "UsernameToken")?;
-    let user = token.child(&[NS_WSSE], "Username")?.trimmed_text().to_owned();
+    let user = token
+        .child(&[NS_WSSE], "Username")?
+        .trimmed_text()
+        .to_owned();
     let pin = token
         .child(&[NS_WSSE], "Password")
         .map(|p| p.trimmed_text().to_owned())
@@ -168,7 +185,9 @@ mod tests {
         let body = build_root_chain_response(&set, &certs).unwrap();
         assert_eq!(parse_root_chain(body.as_bytes()).unwrap(), certs);
         assert!(parse_root_chain(b"<a><b/></a>").is_err());
-        let request = set.render(TemplateKind::RootChainRequest, &TemplateValues::new()).unwrap();
+        let request = set
+            .render(TemplateKind::RootChainRequest, &TemplateValues::new())
+            .unwrap();
         assert!(Envelope::parse(request.as_bytes()).is_ok());
     }
 
@@ -202,18 +221,27 @@ mod tests {
     fn pin_web_ticket_default_template() {
         let set = TemplateSet::defaults().unwrap();
         let values = TemplateValues::new()
-            .text("web_ticket_url", "https://pool.contoso.com/WebTicket/WebTicketService.svc")
+            .text(
+                "web_ticket_url",
+                "https://pool.contoso.com/WebTicket/WebTicketService.svc",
+            )
             .text("created", "2024-05-01T08:00:00Z")
             .text("expires", "2024-05-01T08:05:00Z")
             .text("phone_number", "+14255550100")
             .text("pin", "1234")
             .text("context", "c1")
-            .text("applies_to", "https://pool.contoso.com/CertProv/CertProvisioningService.svc")
+            .text(
+                "applies_to",
+                "https://pool.contoso.com/CertProv/CertProvisioningService.svc",
+            )
             .text("entropy_base64", encode_base64(&[7; 32]))
             .text("key_size", "256");
         let body = set.render(TemplateKind::WebTicketPin, &values).unwrap();
         let env = Envelope::parse(body.as_bytes()).unwrap();
-        assert_eq!(parse_pin_credentials(&env), Some(("+14255550100".into(), "1234".into())));
+        assert_eq!(
+            parse_pin_credentials(&env),
+            Some(("+14255550100".into(), "1234".into()))
+        );
         let rst = RequestSecurityToken::parse(body.as_bytes()).unwrap();
         assert_eq!(rst.entropy, Some(vec![7; 32]));
         assert_eq!(rst.key_size, Some(256));

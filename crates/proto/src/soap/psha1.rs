@@ -64,7 +64,7 @@ pub fn computed_key(
     issuer_entropy: &[u8],
     key_bits: u32,
 ) -> Result<Vec<u8>> {
-    if key_bits == 0 || key_bits % 8 != 0 || key_bits > MAX_KEY_BITS {
+    if key_bits == 0 || !key_bits.is_multiple_of(8) || key_bits > MAX_KEY_BITS {
         return Err(Error::bad_value(
             "WS-Trust KeySize",
             format!("{key_bits} bits is not a whole number of bytes in 8..={MAX_KEY_BITS}"),

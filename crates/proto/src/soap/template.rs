@@ -56,7 +56,8 @@ impl TemplateValues {
 
     /// Adds a text value.
     pub fn text(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.map.insert(name.to_owned(), TemplateValue::Text(value.into()));
+        self.map
+            .insert(name.to_owned(), TemplateValue::Text(value.into()));
         self
     }
 
@@ -70,7 +71,8 @@ impl TemplateValues {
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
 impl Template {
@@ -79,9 +81,9 @@ impl Template {
         let mut rest = text.trim_start_matches('\u{feff}');
         let mut offset = text.len() - rest.len();
         if let Some(after) = rest.strip_prefix("<!--") {
-            let end = after.find("-->").ok_or_else(|| {
-                Error::invalid_at(WHAT, offset, "opening comment is not closed")
-            })?;
+            let end = after
+                .find("-->")
+                .ok_or_else(|| Error::invalid_at(WHAT, offset, "opening comment is not closed"))?;
             let consumed = 4 + end + 3;
             let tail = rest.get(consumed..).unwrap_or("");
             let trimmed = tail.trim_start();
@@ -104,7 +106,11 @@ impl Template {
             let at = offset + start;
             if let Some(name) = inner.strip_prefix('#') {
                 if !valid_name(name) {
-                    return Err(Error::invalid_at(WHAT, at, format!("bad section name {name:?}")));
+                    return Err(Error::invalid_at(
+                        WHAT,
+                        at,
+                        format!("bad section name {name:?}"),
+                    ));
                 }
                 if !stack.is_empty() {
                     return Err(Error::invalid_at(WHAT, at, "sections do not nest"));
@@ -112,7 +118,11 @@ impl Template {
                 stack.push((name.to_owned(), std::mem::take(&mut parts)));
             } else if let Some(name) = inner.strip_prefix('/') {
                 let Some((open_name, outer)) = stack.pop() else {
-                    return Err(Error::invalid_at(WHAT, at, format!("{{{{/{name}}}}} closes nothing")));
+                    return Err(Error::invalid_at(
+                        WHAT,
+                        at,
+                        format!("{{{{/{name}}}}} closes nothing"),
+                    ));
                 };
                 if open_name != name {
                     return Err(Error::invalid_at(
@@ -131,12 +141,20 @@ impl Template {
             } else if valid_name(inner) {
                 parts.push(Part::Var(inner.to_owned()));
             } else {
-                return Err(Error::invalid_at(WHAT, at, format!("bad placeholder {inner:?}")));
+                return Err(Error::invalid_at(
+                    WHAT,
+                    at,
+                    format!("bad placeholder {inner:?}"),
+                ));
             }
             pos = start + 2 + close + 2;
         }
         if let Some((name, _)) = stack.last() {
-            return Err(Error::invalid_at(WHAT, offset + rest.len(), format!("section {name:?} is not closed")));
+            return Err(Error::invalid_at(
+                WHAT,
+                offset + rest.len(),
+                format!("section {name:?} is not closed"),
+            ));
         }
         if let Some(tail) = rest.get(pos..).filter(|t| !t.is_empty()) {
             parts.push(Part::Literal(tail.to_owned()));
@@ -269,7 +287,9 @@ impl TemplateKind {
     pub fn default_text(self) -> &'static str {
         match self {
             TemplateKind::WebTicketPin => include_str!("../../templates/webticket-pin.xml"),
-            TemplateKind::RootChainRequest => include_str!("../../templates/root-chain-request.xml"),
+            TemplateKind::RootChainRequest => {
+                include_str!("../../templates/root-chain-request.xml")
+            }
             TemplateKind::RootChainResponse => {
                 include_str!("../../templates/root-chain-response.xml")
             }
@@ -312,7 +332,9 @@ impl TemplateSet {
     pub fn render(&self, kind: TemplateKind, values: &TemplateValues) -> Result<String> {
         self.templates
             .get(&kind)
-            .ok_or_else(|| Error::bad_value("template", format!("no {} template", kind.file_name())))?
+            .ok_or_else(|| {
+                Error::bad_value("template", format!("no {} template", kind.file_name()))
+            })?
             .render(values)
     }
 
@@ -329,18 +351,39 @@ mod tests {
 
     #[test]
     fn placeholders_are_escaped_and_unknown_ones_refused() {
-        let t = Template::parse("<!-- note {{x}} -->\n<a b=\"{{v}}\">{{v}}{{#l}}<i>{{.}}</i>{{/l}}</a>").unwrap();
+        let t = Template::parse(
+            "<!-- note {{x}} -->\n<a b=\"{{v}}\">{{v}}{{#l}}<i>{{.}}</i>{{/l}}</a>",
+        )
+        .unwrap();
         assert_eq!(t.placeholders(), ["v", "v", "l"]);
         let out = t
-            .render(&TemplateValues::new().text("v", "<&>\"").list("l", vec!["1".into(), "&".into()]))
+            .render(
+                &TemplateValues::new()
+                    .text("v", "<&>\"")
+                    .list("l", vec!["1".into(), "&".into()]),
+            )
             .unwrap();
         assert_eq!(
             out,
             "<a b=\"&lt;&amp;&gt;&quot;\">&lt;&amp;&gt;&quot;<i>1</i><i>&amp;</i></a>"
         );
-        assert!(matches!(t.render(&TemplateValues::new().text("v", "")), Err(Error::BadValue { .. })));
-        assert!(t.render(&TemplateValues::new().text("v", "").text("l", "x")).is_err());
-        for bad in ["{{", "{{a b}}", "{{#a}}", "{{/a}}", "{{.}}", "{{#a}}{{#b}}{{/b}}{{/a}}", "<!-- x"] {
+        assert!(matches!(
+            t.render(&TemplateValues::new().text("v", "")),
+            Err(Error::BadValue { .. })
+        ));
+        assert!(
+            t.render(&TemplateValues::new().text("v", "").text("l", "x"))
+                .is_err()
+        );
+        for bad in [
+            "{{",
+            "{{a b}}",
+            "{{#a}}",
+            "{{/a}}",
+            "{{.}}",
+            "{{#a}}{{#b}}{{/b}}{{/a}}",
+            "<!-- x",
+        ] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }
@@ -354,10 +397,15 @@ mod tests {
             assert!(text.contains("best-effort default"), "{}", kind.file_name());
             assert!(set.get(kind).is_some());
         }
-        let custom = set.with_override(TemplateKind::UcDeviceRequest, "<x>{{model}}</x>").unwrap();
+        let custom = set
+            .with_override(TemplateKind::UcDeviceRequest, "<x>{{model}}</x>")
+            .unwrap();
         assert_eq!(
             custom
-                .render(TemplateKind::UcDeviceRequest, &TemplateValues::new().text("model", "CX600"))
+                .render(
+                    TemplateKind::UcDeviceRequest,
+                    &TemplateValues::new().text("model", "CX600")
+                )
                 .unwrap(),
             "<x>CX600</x>"
         );

@@ -27,7 +27,8 @@ pub const RSTRC_ISSUE_FINAL_ACTION: &str =
 pub const TOKEN_TYPE_SAML11: &str =
     "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1";
 /// WS-Trust 1.3 symmetric key type.
-pub const KEY_TYPE_SYMMETRIC: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/SymmetricKey";
+pub const KEY_TYPE_SYMMETRIC: &str =
+    "http://docs.oasis-open.org/ws-sx/ws-trust/200512/SymmetricKey";
 /// WS-Trust 1.3 `Nonce` type of an entropy `BinarySecret`.
 pub const BINARY_SECRET_NONCE: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Nonce";
 pub use super::certprov::REQUEST_TYPE_ISSUE;
@@ -42,6 +43,8 @@ const NS_WSA_ANY: &[&str] = &[NS_WSA, "http://schemas.xmlsoap.org/ws/2004/08/add
 const WHAT_RST: &str = "WS-Trust RequestSecurityToken";
 const WHAT_RSTR: &str = "WS-Trust RequestSecurityTokenResponse";
 const WHAT_SAML: &str = "SAML 1.1 assertion";
+/// Levels kept free above an assertion for the messages that carry it.
+const ASSERTION_HEADROOM: usize = 8;
 
 /// The web ticket request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,13 +130,15 @@ impl RequestSecurityToken {
     /// Reads an RST element.
     pub fn from_element(el: &Element) -> Result<Self> {
         expect(el, WHAT_RST, "RequestSecurityToken")?;
-        let text = |local: &str| el.child(NS_WST_ANY, local).map(|c| c.trimmed_text().to_owned());
+        let text = |local: &str| {
+            el.child(NS_WST_ANY, local)
+                .map(|c| c.trimmed_text().to_owned())
+        };
         Ok(RequestSecurityToken {
             context: el.attr("Context").map(str::to_owned),
             token_type: text("TokenType").unwrap_or_default(),
-            request_type: text("RequestType").ok_or_else(|| {
-                Error::invalid_at(WHAT_RST, el.span.start, "no RequestType")
-            })?,
+            request_type: text("RequestType")
+                .ok_or_else(|| Error::invalid_at(WHAT_RST, el.span.start, "no RequestType"))?,
             applies_to: applies_to(el),
             entropy: entropy(el, WHAT_RST)?,
             key_type: text("KeyType"),
@@ -197,6 +202,18 @@ impl SamlAssertion {
     }
 
     fn from_parts(raw: String, el: &Element) -> Result<Self> {
+        // Leave room for the envelope, body, RSTRC, RSTR and
+        // RequestedSecurityToken around it when it is sent on.
+        if el.depth() > xml::MAX_DEPTH - ASSERTION_HEADROOM {
+            return Err(Error::invalid_at(
+                WHAT_SAML,
+                0,
+                format!(
+                    "assertion nests deeper than {}",
+                    xml::MAX_DEPTH - ASSERTION_HEADROOM
+                ),
+            ));
+        }
         if !el.is(&[NS_SAML1], "Assertion") {
             return Err(Error::invalid_at(
                 WHAT_SAML,
@@ -205,16 +222,18 @@ impl SamlAssertion {
             ));
         }
         let attr = |n: &str| {
-            el.attr(n).map(str::to_owned).ok_or_else(|| {
-                Error::invalid_at(WHAT_SAML, 0, format!("no {n} attribute"))
-            })
+            el.attr(n)
+                .map(str::to_owned)
+                .ok_or_else(|| Error::invalid_at(WHAT_SAML, 0, format!("no {n} attribute")))
         };
         let conditions = el.child(&[NS_SAML1], "Conditions");
         Ok(SamlAssertion {
             assertion_id: attr("AssertionID")?,
             issuer: attr("Issuer")?,
             issue_instant: attr("IssueInstant")?,
-            not_before: conditions.and_then(|c| c.attr("NotBefore")).map(str::to_owned),
+            not_before: conditions
+                .and_then(|c| c.attr("NotBefore"))
+                .map(str::to_owned),
             not_on_or_after: conditions
                 .and_then(|c| c.attr("NotOnOrAfter"))
                 .map(str::to_owned),
@@ -297,17 +316,22 @@ impl SamlAssertion {
 /// Whether XML text visibly uses `prefix:` as an element or attribute name
 /// or in a QName value.
 fn uses_prefix(raw: &str, prefix: &str) -> bool {
-    ['<', '/', ' ', '\t', '\n', '\r', '"', '\'', '>'].iter().any(|c| {
-        let mut pat = String::with_capacity(prefix.len() + 2);
-        pat.push(*c);
-        pat.push_str(prefix);
-        pat.push(':');
-        raw.contains(&pat)
-    })
+    ['<', '/', ' ', '\t', '\n', '\r', '"', '\'', '>']
+        .iter()
+        .any(|c| {
+            let mut pat = String::with_capacity(prefix.len() + 2);
+            pat.push(*c);
+            pat.push_str(prefix);
+            pat.push(':');
+            raw.contains(&pat)
+        })
 }
 
 /// Adds namespace declarations right after an element's name.
-fn inject_namespaces<'a>(raw: &str, bindings: impl Iterator<Item = &'a (String, String)>) -> String {
+fn inject_namespaces<'a>(
+    raw: &str,
+    bindings: impl Iterator<Item = &'a (String, String)>,
+) -> String {
     let name_end = raw
         .char_indices()
         .skip(1)
@@ -446,7 +470,10 @@ impl RequestSecurityTokenResponse {
             el
         };
         expect(rstr, WHAT_RSTR, "RequestSecurityTokenResponse")?;
-        let text = |local: &str| rstr.child(NS_WST_ANY, local).map(|c| c.trimmed_text().to_owned());
+        let text = |local: &str| {
+            rstr.child(NS_WST_ANY, local)
+                .map(|c| c.trimmed_text().to_owned())
+        };
         let assertion = match rstr
             .child(NS_WST_ANY, "RequestedSecurityToken")
             .and_then(|t| t.child(&[NS_SAML1], "Assertion"))
@@ -475,8 +502,12 @@ impl RequestSecurityTokenResponse {
             None => None,
         };
         let lifetime = rstr.child(NS_WST_ANY, "Lifetime").map(|l| Lifetime {
-            created: l.child(&[NS_WSU], "Created").map(|c| c.trimmed_text().to_owned()),
-            expires: l.child(&[NS_WSU], "Expires").map(|c| c.trimmed_text().to_owned()),
+            created: l
+                .child(&[NS_WSU], "Created")
+                .map(|c| c.trimmed_text().to_owned()),
+            expires: l
+                .child(&[NS_WSU], "Expires")
+                .map(|c| c.trimmed_text().to_owned()),
         });
         Ok(RequestSecurityTokenResponse {
             context: rstr.attr("Context").map(str::to_owned),
@@ -533,7 +564,10 @@ fn expect(el: &Element, what: &'static str, local: &str) -> Result<()> {
         Err(Error::invalid_at(
             what,
             el.span.start,
-            format!("found <{}> in {:?}, expected WS-Trust 1.3 {local}", el.local, el.namespace),
+            format!(
+                "found <{}> in {:?}, expected WS-Trust 1.3 {local}",
+                el.local, el.namespace
+            ),
         ))
     }
 }
@@ -606,7 +640,10 @@ mod tests {
             256,
         );
         assert_eq!(rst, want);
-        assert_eq!(RequestSecurityToken::parse(want.to_envelope(None).as_bytes()).unwrap(), want);
+        assert_eq!(
+            RequestSecurityToken::parse(want.to_envelope(None).as_bytes()).unwrap(),
+            want
+        );
     }
 
     /// [MS-OCAUTHWS] 3.2.4.1.1.2 with WS-Trust 1.3 4.4.3: the RSTRC answer,
@@ -621,7 +658,10 @@ mod tests {
         let a = r.assertion.as_ref().unwrap();
         assert_eq!(a.assertion_id, "SamlSecurityToken-6f0a");
         assert_eq!(a.issuer, "OCS");
-        assert_eq!(a.not_on_or_after.as_deref(), Some("2024-05-01T16:00:00.000Z"));
+        assert_eq!(
+            a.not_on_or_after.as_deref(),
+            Some("2024-05-01T16:00:00.000Z")
+        );
         assert!(a.raw.starts_with(
             "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:1.0:assertion\" MajorVersion"
         ));
@@ -641,14 +681,21 @@ mod tests {
             key,
             crate::soap::psha1::p_sha1(&client, &(0x80u8..0xa0).collect::<Vec<_>>(), 32)
         );
-        assert_eq!(RequestSecurityTokenResponse::parse(r.to_envelope().as_bytes()).unwrap(), r);
+        assert_eq!(
+            RequestSecurityTokenResponse::parse(r.to_envelope().as_bytes()).unwrap(),
+            r
+        );
     }
 
     #[test]
     fn assertion_declared_on_itself_stays_verbatim() {
         let a = SamlAssertion::new_unsigned(
-            "_1", "OCS", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z",
-            "2024-01-01T08:00:00Z", "sip:bob@contoso.com",
+            "_1",
+            "OCS",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T08:00:00Z",
+            "sip:bob@contoso.com",
         );
         let r = RequestSecurityTokenResponse {
             context: None,
@@ -680,9 +727,29 @@ mod tests {
             proptest::option::of(any::<u32>()),
             proptest::option::of(txt()),
         )
-            .prop_map(|(context, token_type, request_type, applies_to, entropy, key_type, key_size, computed_key_algorithm)| {
-                RequestSecurityToken { context, token_type, request_type, applies_to, entropy, key_type, key_size, computed_key_algorithm }
-            })
+            .prop_map(
+                |(
+                    context,
+                    token_type,
+                    request_type,
+                    applies_to,
+                    entropy,
+                    key_type,
+                    key_size,
+                    computed_key_algorithm,
+                )| {
+                    RequestSecurityToken {
+                        context,
+                        token_type,
+                        request_type,
+                        applies_to,
+                        entropy,
+                        key_type,
+                        key_size,
+                        computed_key_algorithm,
+                    }
+                },
+            )
     }
 
     fn rstr_strategy() -> impl Strategy<Value = RequestSecurityTokenResponse> {
@@ -699,18 +766,22 @@ mod tests {
             proptest::option::of((proptest::option::of(txt()), proptest::option::of(txt()))),
             proptest::option::of(any::<u32>()),
         )
-            .prop_map(|(context, token_type, a, applies_to, proof, entropy, lifetime, key_size)| {
-                RequestSecurityTokenResponse {
-                    context,
-                    token_type,
-                    assertion: a.map(|(id, iss, ii, nb, na, sub)| SamlAssertion::new_unsigned(&id, &iss, &ii, &nb, &na, &sub)),
-                    applies_to,
-                    proof,
-                    entropy,
-                    lifetime: lifetime.map(|(created, expires)| Lifetime { created, expires }),
-                    key_size,
-                }
-            })
+            .prop_map(
+                |(context, token_type, a, applies_to, proof, entropy, lifetime, key_size)| {
+                    RequestSecurityTokenResponse {
+                        context,
+                        token_type,
+                        assertion: a.map(|(id, iss, ii, nb, na, sub)| {
+                            SamlAssertion::new_unsigned(&id, &iss, &ii, &nb, &na, &sub)
+                        }),
+                        applies_to,
+                        proof,
+                        entropy,
+                        lifetime: lifetime.map(|(created, expires)| Lifetime { created, expires }),
+                        key_size,
+                    }
+                },
+            )
     }
 
     proptest! {

@@ -87,7 +87,9 @@ impl Element {
         namespaces: &'a [&'a str],
         local: &'a str,
     ) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.is(namespaces, local))
+        self.children
+            .iter()
+            .filter(move |c| c.is(namespaces, local))
     }
 
     /// The first child with that name, or an error naming what is missing.
@@ -130,6 +132,11 @@ impl Element {
     /// The text with leading and trailing XML whitespace removed.
     pub fn trimmed_text(&self) -> &str {
         self.text.trim_matches(is_xml_space)
+    }
+
+    /// Nesting depth of this subtree (1 for an element without children).
+    pub fn depth(&self) -> usize {
+        1 + self.children.iter().map(Element::depth).max().unwrap_or(0)
     }
 
     /// The first element with that name in this subtree (depth first,
@@ -183,9 +190,8 @@ pub fn parse_document(
         Some(rest) => (3, rest),
         None => (0, input),
     };
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::invalid_at(what, bom + e.valid_up_to(), "body is not valid UTF-8")
-    })?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::invalid_at(what, bom + e.valid_up_to(), "body is not valid UTF-8"))?;
     let root = parse_tree(text, what, capture_scope).map_err(|e| shift(e, bom))?;
     Ok(Document {
         source: text.to_owned(),
@@ -234,7 +240,11 @@ fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) ->
         match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 if root.is_some() {
-                    return Err(Error::invalid_at(what, pos, "element after the root element"));
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        "element after the root element",
+                    ));
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(Error::invalid_at(
@@ -345,17 +355,31 @@ fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) ->
                     Some(top) => top.text.push_str(&content),
                     None if content.trim_matches(is_xml_space).is_empty() => {}
                     None => {
-                        return Err(Error::invalid_at(what, pos, "text outside the root element"));
+                        return Err(Error::invalid_at(
+                            what,
+                            pos,
+                            "text outside the root element",
+                        ));
                     }
                 }
             }
             Event::CData(c) => match stack.last_mut() {
                 Some(top) => top.text.push_str(&c.xml10_content()),
-                None => return Err(Error::invalid_at(what, pos, "CDATA outside the root element")),
+                None => {
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        "CDATA outside the root element",
+                    ));
+                }
             },
             Event::GeneralRef(r) => {
                 let Some(top) = stack.last_mut() else {
-                    return Err(Error::invalid_at(what, pos, "reference outside the root element"));
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        "reference outside the root element",
+                    ));
                 };
                 let ch = r.resolve_char_ref().map_err(|e| {
                     Error::invalid_at(what, pos, format!("bad character reference: {e}"))
@@ -389,7 +413,11 @@ fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) ->
         }
     }
     if !stack.is_empty() {
-        return Err(Error::invalid_at(what, text.len(), "document ends inside an element"));
+        return Err(Error::invalid_at(
+            what,
+            text.len(),
+            "document ends inside an element",
+        ));
     }
     root.ok_or_else(|| Error::invalid_at(what, 0, "no root element"))
 }
