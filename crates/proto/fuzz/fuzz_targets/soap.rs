@@ -1,6 +1,11 @@
-//! Fuzz target for the soap decoders: any bytes in, no panic out.
+//! Fuzz target for the soap codecs: any bytes in, no panic out, and every
+//! message a parser accepts must survive build-then-parse unchanged (the
+//! check itself is `phonestorm_proto::soap::fuzz_roundtrip`, which a
+//! property test of the crate also runs).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    if let Err(mismatch) = phonestorm_proto::soap::fuzz_roundtrip(data) {
+        panic!("{mismatch}");
+    }
 });

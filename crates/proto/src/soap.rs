@@ -1,1 +1,0 @@
-//! Placeholder for the soap codec; replaced by its implementation.

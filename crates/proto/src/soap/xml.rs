@@ -1,0 +1,537 @@
+//! A small namespace-aware XML tree over quick-xml, and the escaping the
+//! builders use.
+//!
+//! Owns: turning a SOAP body (bytes) into a tree of [`Element`]s whose names
+//! are resolved to (namespace URI, local name) — never compared by prefix,
+//! since servers choose prefixes freely — with the byte span of every element
+//! so that a caller can cut out raw XML (the SAML assertion must travel back
+//! verbatim). It enforces the size and depth limits and refuses document type
+//! declarations. Does not own: any message schema (see the sibling modules).
+
+use std::ops::Range;
+
+use quick_xml::events::Event;
+use quick_xml::name::{QName, ResolveResult};
+use quick_xml::{NsReader, XmlVersion};
+
+use crate::{Error, Result};
+
+/// The largest body any parser in this module accepts, in bytes. A web
+/// ticket with its signed assertion is a few KiB and a certificate chain
+/// tens of KiB; 1 MiB leaves room for odd servers without letting a
+/// misbehaving one make thousands of phones allocate without bound.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The deepest element nesting accepted. The deepest real message
+/// (envelope, body, RSTRC, RSTR, RequestedSecurityToken, signed assertion
+/// with its KeyInfo) stays under 16; 64 is generous and keeps recursion in
+/// the message parsers bounded.
+pub const MAX_DEPTH: usize = 64;
+
+/// One attribute, its name resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// Namespace URI; `None` for an unprefixed attribute (XML Namespaces
+    /// section 6.2: unprefixed attributes are in no namespace).
+    pub namespace: Option<String>,
+    /// Local name.
+    pub local: String,
+    /// Value, with entities resolved and whitespace normalized.
+    pub value: String,
+}
+
+/// One element of a parsed document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// Namespace URI, `None` when the element is in no namespace.
+    pub namespace: Option<String>,
+    /// Local name (the part after the prefix).
+    pub local: String,
+    /// Attributes, namespace declarations left out.
+    pub attributes: Vec<Attribute>,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+    /// The element's own character data (all its text nodes joined, entities
+    /// resolved, CDATA included); text of children is not included.
+    pub text: String,
+    /// Byte range of the whole element (start tag to end tag) in the parsed
+    /// source.
+    pub span: Range<usize>,
+    /// When the text is a qualified name (`s:Client` in a SOAP faultcode),
+    /// the namespace its prefix resolves to where it appears.
+    pub text_qname_namespace: Option<String>,
+    /// Namespace bindings in scope at this element's start tag but declared
+    /// on an ancestor, recorded only for the elements the caller asked for
+    /// (prefix `""` is the default namespace).
+    pub(crate) scope: Option<Vec<(String, String)>>,
+}
+
+impl Element {
+    /// Whether this element has local name `local` in one of `namespaces`.
+    pub fn is(&self, namespaces: &[&str], local: &str) -> bool {
+        self.local == local
+            && self
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| namespaces.contains(&ns))
+    }
+
+    /// The first child with that name.
+    pub fn child(&self, namespaces: &[&str], local: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.is(namespaces, local))
+    }
+
+    /// Every child with that name.
+    pub fn children_named<'a>(
+        &'a self,
+        namespaces: &'a [&'a str],
+        local: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children
+            .iter()
+            .filter(move |c| c.is(namespaces, local))
+    }
+
+    /// The first child with that name, or an error naming what is missing.
+    pub fn required_child(
+        &self,
+        what: &'static str,
+        namespaces: &[&str],
+        local: &str,
+    ) -> Result<&Element> {
+        self.child(namespaces, local).ok_or_else(|| {
+            Error::invalid_at(
+                what,
+                self.span.start,
+                format!("<{}> has no <{local}> child", self.local),
+            )
+        })
+    }
+
+    /// The value of an unprefixed attribute.
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.namespace.is_none() && a.local == local)
+            .map(|a| a.value.as_str())
+    }
+
+    /// The value of a namespaced attribute.
+    pub fn attr_ns(&self, namespaces: &[&str], local: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| {
+                a.local == local
+                    && a.namespace
+                        .as_deref()
+                        .is_some_and(|ns| namespaces.contains(&ns))
+            })
+            .map(|a| a.value.as_str())
+    }
+
+    /// The text with leading and trailing XML whitespace removed.
+    pub fn trimmed_text(&self) -> &str {
+        self.text.trim_matches(is_xml_space)
+    }
+
+    /// Nesting depth of this subtree (1 for an element without children).
+    pub fn depth(&self) -> usize {
+        1 + self.children.iter().map(Element::depth).max().unwrap_or(0)
+    }
+
+    /// The first element with that name in this subtree (depth first,
+    /// including this element).
+    pub fn find(&self, namespaces: &[&str], local: &str) -> Option<&Element> {
+        if self.is(namespaces, local) {
+            return Some(self);
+        }
+        self.children.iter().find_map(|c| c.find(namespaces, local))
+    }
+}
+
+/// A parsed document: the source text and its root element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The source, as UTF-8 text (a byte order mark removed).
+    pub source: String,
+    /// The root element.
+    pub root: Element,
+}
+
+impl Document {
+    /// The raw XML text of an element of this document.
+    pub fn raw(&self, el: &Element) -> &str {
+        self.source.get(el.span.clone()).unwrap_or("")
+    }
+}
+
+/// XML 1.0 `S` production.
+pub(crate) fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// Parses a whole document. `capture_scope` names the elements (namespace
+/// URI, local name) whose in-scope namespace bindings are recorded.
+pub fn parse_document(
+    input: &[u8],
+    what: &'static str,
+    capture_scope: &[(&str, &str)],
+) -> Result<Document> {
+    if input.len() > MAX_BODY_BYTES {
+        return Err(Error::invalid(
+            what,
+            format!(
+                "body of {} bytes is over the {MAX_BODY_BYTES} byte limit",
+                input.len()
+            ),
+        ));
+    }
+    let (bom, bytes) = match input.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        Some(rest) => (3, rest),
+        None => (0, input),
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::invalid_at(what, bom + e.valid_up_to(), "body is not valid UTF-8"))?;
+    let root = parse_tree(text, what, capture_scope).map_err(|e| shift(e, bom))?;
+    Ok(Document {
+        source: text.to_owned(),
+        root,
+    })
+}
+
+/// Moves an error's offset by the removed BOM so it points into the input.
+fn shift(e: Error, by: usize) -> Error {
+    match e {
+        Error::Invalid { what, at, reason } => Error::Invalid {
+            what,
+            at: at.map(|a| a + by),
+            reason,
+        },
+        other => other,
+    }
+}
+
+fn owned_ns(res: ResolveResult<'_>, what: &'static str, at: usize) -> Result<Option<String>> {
+    match res {
+        ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+        ResolveResult::Unbound => Ok(None),
+        ResolveResult::Unknown(p) => Err(Error::invalid_at(
+            what,
+            at,
+            format!("namespace prefix {p:?} is not declared"),
+        )),
+    }
+}
+
+fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) -> Result<Element> {
+    let mut reader = NsReader::from_str(text);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let pos = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let (res, event) = match reader.read_resolved_event() {
+            Ok(v) => v,
+            Err(e) => {
+                let at = usize::try_from(reader.error_position()).unwrap_or(pos);
+                return Err(Error::invalid_at(what, at, format!("malformed XML: {e}")));
+            }
+        };
+        let namespace = owned_ns(res, what, pos)?;
+        match event {
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                if root.is_some() {
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        "element after the root element",
+                    ));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        format!("elements nested deeper than {MAX_DEPTH}"),
+                    ));
+                }
+                let local = start.local_name().as_ref().to_owned();
+                let mut attributes = Vec::new();
+                let mut own_prefixes: Vec<String> = Vec::new();
+                for attr in start.attributes() {
+                    let attr = attr.map_err(|e| {
+                        Error::invalid_at(what, pos, format!("malformed attribute: {e}"))
+                    })?;
+                    let key = attr.key.as_ref();
+                    if key == "xmlns" {
+                        own_prefixes.push(String::new());
+                        continue;
+                    }
+                    if let Some(p) = key.strip_prefix("xmlns:") {
+                        own_prefixes.push(p.to_owned());
+                        continue;
+                    }
+                    let (r, attr_local) = reader.resolver().resolve_attribute(attr.key);
+                    let attr_local = attr_local.as_ref().to_owned();
+                    let attr_ns = owned_ns(r, what, pos)?;
+                    let value = attr
+                        .normalized_value(XmlVersion::Implicit1_0)
+                        .map_err(|e| {
+                            Error::invalid_at(
+                                what,
+                                pos,
+                                format!("bad value of attribute {key:?}: {e}"),
+                            )
+                        })?
+                        .into_owned();
+                    attributes.push(Attribute {
+                        namespace: attr_ns,
+                        local: attr_local,
+                        value,
+                    });
+                }
+                let wants_scope = capture_scope
+                    .iter()
+                    .any(|(ns, l)| *l == local && namespace.as_deref() == Some(*ns));
+                let scope = wants_scope.then(|| {
+                    reader
+                        .resolver()
+                        .bindings()
+                        .map(|(p, ns)| {
+                            let prefix = match p {
+                                quick_xml::name::PrefixDeclaration::Default => String::new(),
+                                quick_xml::name::PrefixDeclaration::Named(n) => n.to_owned(),
+                            };
+                            (prefix, ns.0.to_owned())
+                        })
+                        .filter(|(p, _)| !own_prefixes.contains(p))
+                        .collect()
+                });
+                let el = Element {
+                    namespace,
+                    local,
+                    attributes,
+                    children: Vec::new(),
+                    text: String::new(),
+                    span: pos..pos,
+                    text_qname_namespace: None,
+                    scope,
+                };
+                if matches!(event, Event::Empty(_)) {
+                    let end = usize::try_from(reader.buffer_position()).unwrap_or(pos);
+                    let el = Element {
+                        span: pos..end,
+                        ..el
+                    };
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => root = Some(el),
+                    }
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::End(_) => {
+                let end = usize::try_from(reader.buffer_position()).unwrap_or(pos);
+                let Some(mut el) = stack.pop() else {
+                    return Err(Error::invalid_at(what, pos, "end tag without a start tag"));
+                };
+                el.span.end = end;
+                if el.children.is_empty() {
+                    let t = el.text.trim_matches(is_xml_space);
+                    if t.contains(':') && !t.contains(is_xml_space) && !t.contains('/') {
+                        let (r, _) = reader.resolver().resolve_element(QName(t));
+                        if let ResolveResult::Bound(ns) = r {
+                            el.text_qname_namespace = Some(ns.0.to_owned());
+                        }
+                    }
+                }
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                let content = t.xml10_content();
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(&content),
+                    None if content.trim_matches(is_xml_space).is_empty() => {}
+                    None => {
+                        return Err(Error::invalid_at(
+                            what,
+                            pos,
+                            "text outside the root element",
+                        ));
+                    }
+                }
+            }
+            Event::CData(c) => match stack.last_mut() {
+                Some(top) => top.text.push_str(&c.xml10_content()),
+                None => {
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        "CDATA outside the root element",
+                    ));
+                }
+            },
+            Event::GeneralRef(r) => {
+                let Some(top) = stack.last_mut() else {
+                    return Err(Error::invalid_at(
+                        what,
+                        pos,
+                        "reference outside the root element",
+                    ));
+                };
+                let ch = r.resolve_char_ref().map_err(|e| {
+                    Error::invalid_at(what, pos, format!("bad character reference: {e}"))
+                })?;
+                match ch {
+                    Some(c) => top.text.push(c),
+                    None => match quick_xml::escape::resolve_predefined_entity(&r) {
+                        Some(s) => top.text.push_str(s),
+                        None => {
+                            return Err(Error::invalid_at(
+                                what,
+                                pos,
+                                format!("unknown entity &{};", &*r),
+                            ));
+                        }
+                    },
+                }
+            }
+            Event::DocType(_) => {
+                // SOAP 1.1 section 3: "A SOAP message MUST NOT contain a
+                // Document Type Declaration." Refusing it also rules out
+                // entity expansion attacks.
+                return Err(Error::invalid_at(
+                    what,
+                    pos,
+                    "document type declarations are not allowed",
+                ));
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(Error::invalid_at(
+            what,
+            text.len(),
+            "document ends inside an element",
+        ));
+    }
+    root.ok_or_else(|| Error::invalid_at(what, 0, "no root element"))
+}
+
+/// Escapes character data for element content. `\r` becomes a character
+/// reference so that it survives the end-of-line normalization of a reader
+/// (XML 1.0 section 2.11).
+pub fn escape_text(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escapes an attribute value for double quotes. Tab, CR and LF become
+/// character references so that attribute-value normalization (XML 1.0
+/// section 3.3.3) gives them back unchanged.
+pub fn escape_attr(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escaped text as a new string.
+pub fn escaped_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_text(s, &mut out);
+    out
+}
+
+/// Escaped attribute value as a new string.
+pub fn escaped_attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_attr(s, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_resolve_by_namespace_not_prefix() {
+        let a = parse_document(br#"<x:a xmlns:x="urn:n"><x:b/></x:a>"#, "t", &[]).unwrap();
+        let b = parse_document(br#"<a xmlns="urn:n"><b></b></a>"#, "t", &[]).unwrap();
+        assert!(a.root.is(&["urn:n"], "a") && b.root.is(&["urn:n"], "a"));
+        assert!(a.root.child(&["urn:n"], "b").is_some());
+        assert!(b.root.child(&["urn:n"], "b").is_some());
+    }
+
+    #[test]
+    fn spans_cut_out_raw_elements() {
+        let src = "<?xml version=\"1.0\"?>\n<r><k a=\"1\">x&amp;y<![CDATA[<z>]]></k><e/></r>";
+        let d = parse_document(src.as_bytes(), "t", &[]).unwrap();
+        let k = &d.root.children[0];
+        assert_eq!(d.raw(k), "<k a=\"1\">x&amp;y<![CDATA[<z>]]></k>");
+        assert_eq!(k.text, "x&y<z>");
+        assert_eq!(d.raw(&d.root.children[1]), "<e/>");
+    }
+
+    /// SOAP 1.1 section 3: no DTD.
+    #[test]
+    fn soap11_section_3_refuses_doctype() {
+        let e = parse_document(b"<!DOCTYPE r [<!ENTITY x \"y\">]><r>&x;</r>", "t", &[]);
+        assert!(matches!(e, Err(Error::Invalid { at: Some(0), .. })));
+    }
+
+    #[test]
+    fn limits_and_errors_say_where() {
+        let deep = "<a>".repeat(MAX_DEPTH + 1);
+        assert!(parse_document(deep.as_bytes(), "t", &[]).is_err());
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert!(parse_document(&big, "t", &[]).is_err());
+        assert!(matches!(
+            parse_document(b"<a><b></a>", "t", &[]),
+            Err(Error::Invalid { at: Some(_), .. })
+        ));
+        assert!(matches!(
+            parse_document(b"<p:a/>", "t", &[]),
+            Err(Error::Invalid { at: Some(0), .. })
+        ));
+        assert!(parse_document(b"<a/><b/>", "t", &[]).is_err());
+        assert!(parse_document(b"", "t", &[]).is_err());
+        assert!(parse_document(b"<a>&bogus;</a>", "t", &[]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn escaping_roundtrips(s in "\\PC{0,40}", a in "[\\PC\t\r\n]{0,40}") {
+            let xml = format!("<r a=\"{}\">{}</r>", escaped_attr(&a), escaped_text(&s));
+            let d = parse_document(xml.as_bytes(), "t", &[]).unwrap();
+            prop_assert_eq!(d.root.attr("a").unwrap(), a.as_str());
+            prop_assert_eq!(d.root.text.as_str(), s.as_str());
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_document(&bytes, "t", &[]);
+        }
+    }
+}
