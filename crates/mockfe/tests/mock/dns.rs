@@ -75,9 +75,11 @@ async fn srv_and_a_records_carry_the_bound_ports() {
 
 #[tokio::test]
 async fn srv_lists_every_front_end_for_load_balancing() {
-    let mut cfg = MockConfig::default();
-    cfg.front_ends = vec!["fe01.contoso.com".into(), "fe02.contoso.com".into()];
-    let mock = start(cfg).await;
+    let mock = start(MockConfig {
+        front_ends: vec!["fe01.contoso.com".into(), "fe02.contoso.com".into()],
+        ..MockConfig::default()
+    })
+    .await;
     let q = Question::srv(Service::SipInternalTls, "contoso.com").unwrap();
     let Outcome::Answer(a) = ask_udp(mock.endpoints.dns, &q, 1).await else {
         panic!()

@@ -3,6 +3,14 @@
 //! tool exists, that tool (dig), so the mock is judged by more than its own
 //! dialect. One test binary; each module is a service.
 
+// Test code: a panic is a failed test, which is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 mod dns;
 mod sntp;
