@@ -101,7 +101,7 @@ impl SipServers {
                 Ok(SipServers::Names(names))
             }
             ENC_ADDRESSES => {
-                if list.is_empty() || list.len() % 4 != 0 {
+                if list.is_empty() || !list.len().is_multiple_of(4) {
                     return Err(Error::invalid_at(
                         WHAT,
                         1,
