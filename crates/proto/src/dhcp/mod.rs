@@ -192,7 +192,7 @@ impl Client {
             id.extend_from_slice(&self.chaddr);
             id
         });
-        if client_id.is_empty() {
+        if client_id.len() < 2 {
             return Err(Error::bad_value(
                 "client identifier",
                 "empty (RFC 2132 section 9.14 needs 2 bytes or more)",
