@@ -1,3 +1,92 @@
-//! The `phonestorm` command line: parses flags into settings and hands them to the crates.
+//! The `phonestorm` command line: parses flags into settings and hands them
+//! to the crates. It owns argument parsing, error reporting and exit codes;
+//! protocol logic lives in `phonestorm-proto`.
+//!
+//! Every failure ends with one line on stderr, `phonestorm: error: ...`, and
+//! exit status 2 for bad input (clap's usage errors included) or 1 for a
+//! failure at run time. `--help` and `--version` print normally and exit 0.
 
-fn main() {}
+mod dhcp_options;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Capacity test for Lync / Skype for Business desk-phone sign-in storms.
+#[derive(Debug, Parser)]
+#[command(name = "phonestorm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print DHCP options 120 and 43 for IP phones (DHCPUtil for every DHCP
+    /// server), or decode them.
+    DhcpOptions(dhcp_options::Args),
+}
+
+/// An error in what the user typed: exit status 2.
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    let result = match cli.command {
+        Command::DhcpOptions(args) => dhcp_options::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = if e.is::<Usage>() { 2 } else { 1 };
+            report(&format!("{e:#}"));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Help and version print as clap renders them; any other clap error is cut
+/// to its first line (kind and message, no usage block) so that scripts see
+/// one line, like every other error.
+fn clap_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        // Nothing useful is left to do if stdout is gone.
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        report("a subcommand is required; see 'phonestorm --help'");
+        return ExitCode::from(2);
+    }
+    // The message may run over a few lines (a list of missing arguments)
+    // before the blank line and the usage block: join those lines.
+    let text = e.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+        .collect();
+    let message = message.join(" ");
+    report(message.strip_prefix("error: ").unwrap_or(&message));
+    ExitCode::from(2)
+}
+
+/// Writes one line to stderr, whatever newlines the message holds.
+fn report(msg: &str) {
+    let line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    let _ = writeln!(std::io::stderr().lock(), "phonestorm: error: {line}");
+}

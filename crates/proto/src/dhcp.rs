@@ -1,1 +1,0 @@
-//! Placeholder for the dhcp codec; replaced by its implementation.
