@@ -14,6 +14,7 @@ pub mod ca;
 pub mod capacity;
 pub mod clock;
 pub mod config;
+pub mod dhcp;
 pub mod directory;
 pub mod dns;
 mod error;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ca::MockCa;
 use crate::capacity::Station;
 use crate::config::MockConfig;
+use crate::dhcp::{Dhcp, Pointers};
 use crate::dns::{self, Dns, FrontEndPorts};
 use crate::http::{self, Limits, Reply, Request, Router};
 use crate::metrics::MockMetrics;
@@ -270,6 +271,29 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         stop.clone(),
     ));
 
+    // DHCP: IPv4 only, as DHCPv4 is.
+    if let IpAddr::V4(server) = ip {
+        let ptr = Pointers {
+            server,
+            domain: cfg.sip_domain.clone(),
+            sip_server: cfg.pool_fqdn.clone(),
+            web_server: cfg.pool_fqdn.clone(),
+            web_port: endpoints.https.port(),
+        };
+        tasks.spawn(udp::serve(
+            Arc::new(dhcp_sock),
+            Arc::new(Dhcp::new(cfg.dhcp.clone(), ptr)),
+            Station::new(
+                cfg.dhcp.capacity,
+                cfg.dhcp.faults.pause,
+                metrics.station("dhcp"),
+            ),
+            cfg.dhcp.faults,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
+
     // The mock's own metrics.
     let limits = Limits {
         max_body: cfg.web.max_body,
@@ -284,7 +308,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
     ));
 
     // Held until their services are wired in, so the ports stay reserved.
-    let _reserved = (dhcp_sock, http_l, https_l, fe_listeners);
+    let _reserved = (http_l, https_l, fe_listeners);
 
     Ok(Running {
         endpoints,

@@ -12,5 +12,6 @@
 )]
 
 mod common;
+mod dhcp;
 mod dns;
 mod sntp;
