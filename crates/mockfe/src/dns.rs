@@ -38,7 +38,14 @@ pub struct FrontEndPorts {
 /// because they share one loopback address), `_ntp._udp` at the mock's SNTP
 /// port, and A (or AAAA) records for the pool, the Front Ends and
 /// `ucupdates-r2.<domain>`.
-pub fn zone(domain: &str, pool_fqdn: &str, fes: &[FrontEndPorts], sntp_port: u16, ip: IpAddr, ttl: u32) -> Result<Zone, phonestorm_proto::Error> {
+pub fn zone(
+    domain: &str,
+    pool_fqdn: &str,
+    fes: &[FrontEndPorts],
+    sntp_port: u16,
+    ip: IpAddr,
+    ttl: u32,
+) -> Result<Zone, phonestorm_proto::Error> {
     let soa = Soa {
         mname: format!("ns1.{domain}"),
         rname: format!("hostmaster.{domain}"),
@@ -49,18 +56,19 @@ pub fn zone(domain: &str, pool_fqdn: &str, fes: &[FrontEndPorts], sntp_port: u16
         minimum: 300,
     };
     let mut z = Zone::new(domain, soa, ttl);
-    let srv = |service: Service, port: u16, target: &str| -> Result<Record, phonestorm_proto::Error> {
-        Ok(Record::new(
-            service.owner(domain)?,
-            ttl,
-            RecordData::Srv(Srv {
-                priority: 0,
-                weight: 10,
-                port,
-                target: target.to_owned(),
-            }),
-        ))
-    };
+    let srv =
+        |service: Service, port: u16, target: &str| -> Result<Record, phonestorm_proto::Error> {
+            Ok(Record::new(
+                service.owner(domain)?,
+                ttl,
+                RecordData::Srv(Srv {
+                    priority: 0,
+                    weight: 10,
+                    port,
+                    target: target.to_owned(),
+                }),
+            ))
+        };
     for fe in fes {
         z = z
             .with(srv(Service::SipInternalTls, fe.sip_tls, &fe.fqdn)?)
@@ -143,7 +151,8 @@ pub async fn serve_tcp(
                 Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue }
             },
         };
-        let (dns, station, metrics, stop) = (dns.clone(), station.clone(), metrics.clone(), stop.clone());
+        let (dns, station, metrics, stop) =
+            (dns.clone(), station.clone(), metrics.clone(), stop.clone());
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
@@ -153,7 +162,13 @@ pub async fn serve_tcp(
     }
 }
 
-async fn tcp_connection(mut stream: TcpStream, dns: &Dns, station: &Station, metrics: &MockMetrics, idle: Duration) {
+async fn tcp_connection(
+    mut stream: TcpStream,
+    dns: &Dns,
+    station: &Station,
+    metrics: &MockMetrics,
+    idle: Duration,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(512);
     let mut chunk = [0u8; 4096];
     loop {
@@ -170,14 +185,18 @@ async fn tcp_connection(mut stream: TcpStream, dns: &Dns, station: &Station, met
             buf.drain(..used);
             let reply = match station.serve().await {
                 Ok(_) => dns.answer_bytes(&query, Transport::Tcp),
-                Err(_) => dns::error_response(&query, Rcode::ServFail, &dns.options, Transport::Tcp).ok(),
+                Err(_) => {
+                    dns::error_response(&query, Rcode::ServFail, &dns.options, Transport::Tcp).ok()
+                }
             };
             let Some(reply) = reply else {
                 metrics.malformed("dns", "invalid");
                 return;
             };
             metrics.answer("dns", "ok");
-            let Ok(framed) = dns::tcp_frame(&reply) else { return };
+            let Ok(framed) = dns::tcp_frame(&reply) else {
+                return;
+            };
             if stream.write_all(&framed).await.is_err() {
                 return;
             }
