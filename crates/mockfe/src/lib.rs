@@ -19,10 +19,11 @@ pub mod dns;
 mod error;
 pub mod http;
 pub mod metrics;
+pub mod registrar;
 pub mod sntp;
 mod start;
 pub mod udp;
 
 pub use config::MockConfig;
-pub use start::{Endpoints, FrontEndEndpoints, Running, start};
 pub use error::{Error, Result};
+pub use start::{Endpoints, FrontEndEndpoints, Running, start};
