@@ -15,14 +15,15 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::capacity::Station;
 use crate::ca::MockCa;
+use crate::capacity::Station;
 use crate::config::MockConfig;
+use crate::directory::Directory;
 use crate::dns::{self, Dns, FrontEndPorts};
 use crate::http::{self, Limits, Reply, Request, Router};
 use crate::metrics::MockMetrics;
 use crate::sntp::Sntp;
-use crate::{Error, Result, udp};
+use crate::{Error, Result, registrar, udp};
 
 /// One Front End's SIP listeners.
 #[derive(Debug, Clone, Serialize)]
@@ -90,16 +91,32 @@ impl Running {
 
 async fn tcp(service: &'static str, ip: IpAddr, port: u16) -> Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
-    TcpListener::bind(addr).await.map_err(|source| Error::Bind { service, addr, source })
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        service,
+        addr,
+        source,
+    })
 }
 
 async fn udp(service: &'static str, ip: IpAddr) -> Result<UdpSocket> {
     let addr = SocketAddr::new(ip, 0);
-    UdpSocket::bind(addr).await.map_err(|source| Error::Bind { service, addr, source })
+    UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
+        service,
+        addr,
+        source,
+    })
 }
 
-fn local(service: &'static str, addr: SocketAddr, r: std::io::Result<SocketAddr>) -> Result<SocketAddr> {
-    r.map_err(|source| Error::Bind { service, addr, source })
+fn local(
+    service: &'static str,
+    addr: SocketAddr,
+    r: std::io::Result<SocketAddr>,
+) -> Result<SocketAddr> {
+    r.map_err(|source| Error::Bind {
+        service,
+        addr,
+        source,
+    })
 }
 
 /// DNS wants UDP and TCP on one port, so a client that gets a truncated
@@ -126,7 +143,10 @@ struct MetricsRouter(MockMetrics);
 impl Router for MetricsRouter {
     async fn route(&self, req: Request) -> Reply {
         if req.path != "/metrics" {
-            return Reply::Response(http::text(http::StatusCode::NOT_FOUND, "only /metrics here"));
+            return Reply::Response(http::text(
+                http::StatusCode::NOT_FOUND,
+                "only /metrics here",
+            ));
         }
         let mut r = http::Response::new(http::full(self.0.render()));
         r.headers_mut().insert(
@@ -183,10 +203,12 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
 
     let mut names = vec![cfg.pool_fqdn.clone()];
     names.extend(cfg.front_ends.iter().cloned());
-    names.push(phonestorm_proto::dns::ucupdates_host(&cfg.sip_domain).map_err(|e| Error::Config {
-        path: "<built-in>".into(),
-        message: format!("sip_domain: {e}"),
-    })?);
+    names.push(
+        phonestorm_proto::dns::ucupdates_host(&cfg.sip_domain).map_err(|e| Error::Config {
+            path: "<built-in>".into(),
+            message: format!("sip_domain: {e}"),
+        })?,
+    );
     let ca = Arc::new(MockCa::new(&cfg.sip_domain, &names, ip)?);
 
     // DNS.
@@ -200,14 +222,24 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         })
         .collect();
     let ttl = u32::try_from(cfg.dns.ttl.as_secs()).unwrap_or(u32::MAX);
-    let zone = dns::zone(&cfg.sip_domain, &cfg.pool_fqdn, &fe_ports, endpoints.sntp.port(), ip, ttl).map_err(|e| {
-        Error::Config {
-            path: "<built-in>".into(),
-            message: format!("DNS zone: {e}"),
-        }
+    let zone = dns::zone(
+        &cfg.sip_domain,
+        &cfg.pool_fqdn,
+        &fe_ports,
+        endpoints.sntp.port(),
+        ip,
+        ttl,
+    )
+    .map_err(|e| Error::Config {
+        path: "<built-in>".into(),
+        message: format!("DNS zone: {e}"),
     })?;
     let dns_service = Arc::new(Dns::new(vec![zone]));
-    let dns_station = Station::new(cfg.dns.capacity, cfg.dns.faults.pause, metrics.station("dns"));
+    let dns_station = Station::new(
+        cfg.dns.capacity,
+        cfg.dns.faults.pause,
+        metrics.station("dns"),
+    );
     tasks.spawn(udp::serve(
         Arc::new(dns_udp),
         dns_service.clone(),
@@ -216,13 +248,24 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         metrics.clone(),
         stop.clone(),
     ));
-    tasks.spawn(dns::serve_tcp(dns_tcp, dns_service, dns_station, metrics.clone(), Duration::from_secs(10), stop.clone()));
+    tasks.spawn(dns::serve_tcp(
+        dns_tcp,
+        dns_service,
+        dns_station,
+        metrics.clone(),
+        Duration::from_secs(10),
+        stop.clone(),
+    ));
 
     // SNTP.
     tasks.spawn(udp::serve(
         Arc::new(sntp_sock),
         Arc::new(Sntp::new(cfg.sntp.stratum)),
-        Station::new(cfg.sntp.capacity, cfg.sntp.faults.pause, metrics.station("sntp")),
+        Station::new(
+            cfg.sntp.capacity,
+            cfg.sntp.faults.pause,
+            metrics.station("sntp"),
+        ),
         cfg.sntp.faults,
         metrics.clone(),
         stop.clone(),
@@ -233,10 +276,59 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         max_body: cfg.web.max_body,
         read_timeout: cfg.web.read_timeout,
     };
-    tasks.spawn(http::serve(metrics_l, None, Arc::new(MetricsRouter(metrics.clone())), limits, stop.clone()));
+    tasks.spawn(http::serve(
+        metrics_l,
+        None,
+        Arc::new(MetricsRouter(metrics.clone())),
+        limits,
+        stop.clone(),
+    ));
+
+    // SIP registrar: one station and listener pair per Front End; the
+    // directory, the back-end store and the bindings are the pool's.
+    let directory = Arc::new(Directory::new(
+        cfg.users.clone(),
+        &cfg.sip_domain,
+        cfg.front_ends.len(),
+        cfg.web.web_ticket.lockout_after,
+    ));
+    let backend = Station::new(cfg.backend.capacity, None, metrics.station("backend"));
+    let registrations = Arc::new(registrar::Registrations::new());
+    let sip_tls = registrar::tls_acceptor(&ca)?;
+    let cert_prov_url = format!(
+        "https://{}:{}/CertProv/CertProvisioningService.svc",
+        cfg.pool_fqdn,
+        endpoints.https.port()
+    );
+    for (index, (tls_l, tcp_l)) in fe_listeners.into_iter().enumerate() {
+        let ctx = Arc::new(registrar::RegistrarCtx {
+            index,
+            front_ends: fe_ports.clone(),
+            config: cfg.registrar.clone(),
+            directory: directory.clone(),
+            station: Station::new(
+                cfg.registrar.capacity,
+                cfg.registrar.faults.pause,
+                metrics.station("registrar"),
+            ),
+            backend: backend.clone(),
+            metrics: metrics.clone(),
+            sip_domain: cfg.sip_domain.clone(),
+            cert_prov_url: cert_prov_url.clone(),
+            registrations: registrations.clone(),
+            read_timeout: Duration::from_secs(10),
+        });
+        tasks.spawn(registrar::serve(
+            tls_l,
+            Some(sip_tls.clone()),
+            ctx.clone(),
+            stop.clone(),
+        ));
+        tasks.spawn(registrar::serve(tcp_l, None, ctx, stop.clone()));
+    }
 
     // Held until their services are wired in, so the ports stay reserved.
-    let _reserved = (dhcp_sock, http_l, https_l, fe_listeners);
+    let _reserved = (dhcp_sock, http_l, https_l);
 
     Ok(Running {
         endpoints,
