@@ -106,7 +106,7 @@ pub(super) async fn answer(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Op
     };
     if let Err(why) = basics(req, method) {
         malformed("headers");
-        return reply(ctx, req, 400, "Bad Request", |b| {
+        return reply(req, 400, "Bad Request", |b| {
             b.header("Warning", &warning(ctx, why))
         });
     }
@@ -119,7 +119,7 @@ pub(super) async fn answer(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Op
         } else {
             (501, "Not Implemented")
         };
-        return reply(ctx, req, code, reason, |b| b.header("Allow", "REGISTER"));
+        return reply(req, code, reason, |b| b.header("Allow", "REGISTER"));
     }
     if ctx.station.serve().await.is_err() {
         return overloaded(ctx, req, "Server is overloaded");
@@ -238,7 +238,7 @@ async fn register(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Option<Answ
     let requested = match req.expires() {
         Ok(header) => contact.expires().or(header),
         Err(_) => {
-            return reply(ctx, req, 400, "Bad Request", |b| {
+            return reply(req, 400, "Bad Request", |b| {
                 b.header("Warning", &warning(ctx, "Expires is not delta-seconds"))
             });
         }
@@ -249,7 +249,7 @@ async fn register(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Option<Answ
         // RFC 3261 10.3 step 6 and 8: remove the binding; the 200 lists the
         // bindings that remain, and this endpoint has none left.
         ctx.registrations.unbind(user.index, &uuid, now);
-        return reply(ctx, req, 200, "OK", |b| b.header("Expires", "0"));
+        return reply(req, 200, "OK", |b| b.header("Expires", "0"));
     }
     let cfg = &ctx.config;
     let granted = requested
@@ -306,7 +306,7 @@ async fn register(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Option<Answ
     };
     // [MS-SIPREGE] 4.1.1's 200 OK, header for header where the mock has
     // the information.
-    reply(ctx, req, 200, "OK", |b| {
+    reply(req, 200, "OK", |b| {
         b.header("ms-keep-alive", &keep_alive.to_string())
             .header("Contact", &echoed.to_string())
             .header("Expires", &secs)
@@ -368,13 +368,11 @@ fn diagnostics(ctx: &RegistrarCtx, id: u32, reason: &str) -> String {
 
 /// A response to `req` with the common headers, `extra` added.
 fn reply(
-    ctx: &RegistrarCtx,
     req: &Message,
     status: u16,
     reason: &str,
     extra: impl FnOnce(MessageBuilder) -> MessageBuilder,
 ) -> Option<Answer> {
-    let _ = ctx;
     let b = MessageBuilder::reply_to(req, status, reason, Some(&to_tag(req)));
     let message = extra(b).header("Server", SERVER).build().ok()?;
     Some(Answer { message, status })
@@ -388,7 +386,7 @@ fn refuse(
     id: u32,
     why: &str,
 ) -> Option<Answer> {
-    reply(ctx, req, status, reason, |b| {
+    reply(req, status, reason, |b| {
         b.header("ms-diagnostics", &diagnostics(ctx, id, why))
     })
 }
@@ -406,7 +404,7 @@ fn too_many(ctx: &RegistrarCtx, req: &Message) -> Option<Answer> {
 
 fn overloaded(ctx: &RegistrarCtx, req: &Message, why: &str) -> Option<Answer> {
     let retry = rand::rng().random_range(RETRY_AFTER);
-    reply(ctx, req, 503, "Service Unavailable", |b| {
+    reply(req, 503, "Service Unavailable", |b| {
         b.header("ms-diagnostics", &diagnostics(ctx, 17000, why))
             .header("Retry-After", &retry.to_string())
     })
@@ -428,7 +426,7 @@ fn challenge(ctx: &RegistrarCtx, req: &Message) -> Option<Answer> {
     let ntlm = scheme("NTLM", fqdn);
     let kerberos = scheme("Kerberos", &format!("sip/{fqdn}"));
     let tls_dsk = scheme("TLS-DSK", fqdn).with("sts-uri", ctx.cert_prov_url.as_str());
-    reply(ctx, req, 401, "Unauthorized", |b| {
+    reply(req, 401, "Unauthorized", |b| {
         b.header("WWW-Authenticate", &ntlm.to_string())
             .header("WWW-Authenticate", &kerberos.to_string())
             .header("WWW-Authenticate", &tls_dsk.to_string())
@@ -453,7 +451,7 @@ fn redirect(ctx: &RegistrarCtx, peer: &Peer, req: &Message, home: usize) -> Opti
         params: vec![("transport".into(), Some(transport.into()))],
         headers: None,
     };
-    reply(ctx, req, 301, "Moved Permanently", |b| {
+    reply(req, 301, "Moved Permanently", |b| {
         b.header("Contact", &format!("<{target}>"))
     })
 }

@@ -51,9 +51,13 @@ fn csr_and_key() -> &'static (Vec<u8>, Vec<u8>) {
 }
 
 fn client_config(user: Option<u32>) -> Arc<rustls::ClientConfig> {
+    client_config_from(ca(), user)
+}
+
+fn client_config_from(ca: &MockCa, user: Option<u32>) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
-    roots.add(ca().ca_der().clone()).unwrap();
+    roots.add(ca.ca_der().clone()).unwrap();
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -62,7 +66,7 @@ fn client_config(user: Option<u32>) -> Arc<rustls::ClientConfig> {
         None => builder.with_no_client_auth(),
         Some(n) => {
             let (csr, key) = csr_and_key();
-            let cert = ca()
+            let cert = ca
                 .issue_user(
                     csr,
                     &format!("sip:user{n}@{DOMAIN}"),
@@ -74,7 +78,7 @@ fn client_config(user: Option<u32>) -> Arc<rustls::ClientConfig> {
                 .unwrap();
             builder
                 .with_client_auth_cert(
-                    vec![cert, ca().ca_der().clone()],
+                    vec![cert, ca.ca_der().clone()],
                     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.clone())),
                 )
                 .unwrap()
@@ -212,8 +216,12 @@ impl Phone {
 
     /// TLS to `fe01`, with user `cert`'s certificate when given.
     async fn tls(addr: SocketAddr, cert: Option<u32>) -> Phone {
+        Phone::tls_with(addr, client_config(cert)).await
+    }
+
+    async fn tls_with(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Phone {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let connector = tokio_rustls::TlsConnector::from(client_config(cert));
+        let connector = tokio_rustls::TlsConnector::from(config);
         let name = ServerName::try_from("fe01.contoso.com").unwrap();
         let tls = connector.connect(name, tcp).await.unwrap();
         Phone {
@@ -812,4 +820,36 @@ async fn slow_fault_delays_answers() {
     assert_eq!(r.status(), Some(401));
     // A lower bound only: sleeping never takes less than asked.
     assert!(started.elapsed() >= delay);
+}
+
+#[tokio::test]
+async fn start_serves_sip_on_every_front_end() {
+    let cfg = crate::MockConfig {
+        front_ends: vec!["fe01.contoso.com".into(), "fe02.contoso.com".into()],
+        ..crate::MockConfig::default()
+    };
+    let running = crate::start(cfg).await.unwrap();
+    let fes = running.endpoints.front_ends.clone();
+    // User 1 is homed on fe02: fe01 redirects, fe02 signs the phone in.
+    let mut phone = Phone::tls_with(fes[0].sip_tls, client_config_from(&running.ca, Some(1))).await;
+    let r = phone.exchange(&phone.register(1, "01", 1, None)).await;
+    assert_eq!(r.status(), Some(301));
+    let target = r.redirect_targets().unwrap().remove(0).sip_uri().unwrap();
+    assert_eq!(target.port, Some(fes[1].sip_tls.port()));
+    let mut home = Phone::tls_with(fes[1].sip_tls, client_config_from(&running.ca, Some(1))).await;
+    let ok = home.exchange(&home.register(1, "01", 2, None)).await;
+    assert_eq!(ok.status(), Some(200));
+    let sts = {
+        let mut tcp = Phone::tcp(fes[1].sip_tcp).await;
+        let r = tcp.exchange(&tcp.register(1, "01", 3, None)).await;
+        challenges(&r).unwrap()[2].sts_uri().unwrap().to_owned()
+    };
+    assert_eq!(
+        sts,
+        format!(
+            "https://pool01.contoso.com:{}/CertProv/CertProvisioningService.svc",
+            running.endpoints.https.port()
+        )
+    );
+    running.shutdown().await;
 }
