@@ -154,6 +154,32 @@ impl MockCa {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()))
     }
 
+    /// A TLS server for the pool's names: TLS 1.2 and 1.3 (Lync-era phones
+    /// speak 1.2 at best), the server chain, and, with `client_certs`, an
+    /// optional client certificate that must chain to this CA when sent:
+    /// the registrar reads it, the web services do not ask for it.
+    pub fn tls_acceptor(&self, client_certs: bool) -> Result<tokio_rustls::TlsAcceptor> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])?;
+        let builder = if client_certs {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.ca_der.clone())?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| rustls::Error::General(format!("client certificate verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder.with_single_cert(self.server_chain.clone(), self.server_key())?;
+        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+    }
+
     /// Issues a user certificate for `sip_uri` (`sip:user@domain`) from a
     /// DER PKCS#10 request, if the request verifies and its RSA key lies
     /// within `min_bits..=max_bits`. The certificate names the user in its

@@ -41,6 +41,9 @@ pub enum Error {
     /// rustls refused the server configuration.
     #[error("tls configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// A built-in body template or zone could not be prepared.
+    #[error("protocol data: {0}")]
+    Proto(#[from] phonestorm_proto::Error),
     /// The metrics registry refused a metric (a name clash: a bug).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),

@@ -20,9 +20,11 @@ pub mod dns;
 mod error;
 pub mod http;
 pub mod metrics;
+pub mod registrar;
 pub mod sntp;
 mod start;
 pub mod udp;
+pub mod web;
 
 pub use config::MockConfig;
 pub use error::{Error, Result};

@@ -19,11 +19,13 @@ use crate::ca::MockCa;
 use crate::capacity::Station;
 use crate::config::MockConfig;
 use crate::dhcp::{Dhcp, Pointers};
+use crate::directory::Directory;
 use crate::dns::{self, Dns, FrontEndPorts};
 use crate::http::{self, Limits, Reply, Request, Router};
 use crate::metrics::MockMetrics;
 use crate::sntp::Sntp;
-use crate::{Error, Result, udp};
+use crate::web::{Web, WebRouter, WebStations};
+use crate::{Error, Result, registrar, udp};
 
 /// One Front End's SIP listeners.
 #[derive(Debug, Clone, Serialize)]
@@ -307,8 +309,97 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         stop.clone(),
     ));
 
-    // Held until their services are wired in, so the ports stay reserved.
-    let _reserved = (http_l, https_l, fe_listeners);
+    // SIP registrar: one station and listener pair per Front End; the
+    // directory, the back-end store and the bindings are the pool's.
+    let directory = Arc::new(Directory::new(
+        cfg.users.clone(),
+        &cfg.sip_domain,
+        cfg.front_ends.len(),
+        cfg.web.web_ticket.lockout_after,
+    ));
+    let backend = Station::new(cfg.backend.capacity, None, metrics.station("backend"));
+    let registrations = Arc::new(registrar::Registrations::new());
+    let sip_tls = registrar::tls_acceptor(&ca)?;
+    let cert_prov_url = format!(
+        "https://{}:{}/CertProv/CertProvisioningService.svc",
+        cfg.pool_fqdn,
+        endpoints.https.port()
+    );
+    for (index, (tls_l, tcp_l)) in fe_listeners.into_iter().enumerate() {
+        let ctx = Arc::new(registrar::RegistrarCtx {
+            index,
+            front_ends: fe_ports.clone(),
+            config: cfg.registrar.clone(),
+            directory: directory.clone(),
+            station: Station::new(
+                cfg.registrar.capacity,
+                cfg.registrar.faults.pause,
+                metrics.station("registrar"),
+            ),
+            backend: backend.clone(),
+            metrics: metrics.clone(),
+            sip_domain: cfg.sip_domain.clone(),
+            cert_prov_url: cert_prov_url.clone(),
+            registrations: registrations.clone(),
+            read_timeout: Duration::from_secs(10),
+        });
+        tasks.spawn(registrar::serve(
+            tls_l,
+            Some(sip_tls.clone()),
+            ctx.clone(),
+            stop.clone(),
+        ));
+        tasks.spawn(registrar::serve(tcp_l, None, ctx, stop.clone()));
+    }
+
+    // Web services: plain HTTP (root chain, firmware) and HTTPS (update,
+    // web ticket, certificates), sharing one state and one set of stations.
+    let web = Arc::new(Web::new(
+        cfg.web.clone(),
+        cfg.pool_fqdn.clone(),
+        endpoints.http.port(),
+        ca.clone(),
+        directory.clone(),
+        WebStations {
+            update: Station::new(
+                cfg.web.update.capacity,
+                cfg.web.update.faults.pause,
+                metrics.station("update"),
+            ),
+            root_chain: Station::new(
+                cfg.web.root_chain.capacity,
+                cfg.web.root_chain.faults.pause,
+                metrics.station("root_chain"),
+            ),
+            web_ticket: Station::new(
+                cfg.web.web_ticket.capacity,
+                cfg.web.web_ticket.faults.pause,
+                metrics.station("web_ticket"),
+            ),
+            certificate: Station::new(
+                cfg.web.certificate.capacity,
+                cfg.web.certificate.faults.pause,
+                metrics.station("certificate"),
+            ),
+            backend: backend.clone(),
+        },
+        metrics.clone(),
+    )?);
+    let router = Arc::new(WebRouter::new(web));
+    tasks.spawn(http::serve(
+        http_l,
+        None,
+        router.clone(),
+        limits,
+        stop.clone(),
+    ));
+    tasks.spawn(http::serve(
+        https_l,
+        Some(crate::web::tls_acceptor(&ca)?),
+        router,
+        limits,
+        stop.clone(),
+    ));
 
     Ok(Running {
         endpoints,
