@@ -199,6 +199,32 @@ mod tests {
         include_bytes!("../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-errorinfo.xml"),
     ];
 
+    /// [MS-OCAUTHWS] 2.2.1 Namespaces: the prefixes this crate relies on
+    /// and the URIs the table binds them to.
+    #[test]
+    fn ms_ocauthws_2_2_1_namespaces() {
+        assert_eq!(
+            NS_WST_SLASH,
+            "http://docs.oasis-open.org/ws-sx/ws-trust/200512/"
+        );
+        assert_eq!(
+            NS_AUTHWS,
+            "http://schemas.microsoft.com/OCS/AuthWebServices/"
+        );
+        assert_eq!(NS_AF, "urn:component:Microsoft.Rtc.WebAuthentication.2010");
+        assert_eq!(
+            NS_WSTEP,
+            "http://schemas.microsoft.com/windows/pki/2009/01/enrollment"
+        );
+        assert_eq!(
+            NS_WSSE,
+            "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+        );
+        assert_eq!(NS_WSP, "http://schemas.xmlsoap.org/ws/2004/09/policy");
+        assert_eq!(NS_SAML1, "urn:oasis:names:tc:SAML:1.0:assertion");
+        assert_eq!(NS_WSA, "http://www.w3.org/2005/08/addressing");
+    }
+
     #[test]
     fn fuzz_roundtrip_accepts_every_vector() {
         for v in VECTORS {
