@@ -9,11 +9,24 @@
 //! ticket that authorizes the call (its `wsse:Security` header is passed in
 //! as a fragment), nor CSR or certificate contents (opaque DER here).
 //!
-//! Guessed parts: the element names inside `ErrorInfo` are not in the
-//! public text this module was written from; the builder writes `ErrorCode`
-//! and `Reason` and the parser accepts the usual spellings (see
-//! [`ErrorInfo`]). `ResolveUser` is not defined by the public [MS-OCAUTHWS]
-//! text, so it is not here.
+//! What is checked against the specification text: the operation and the
+//! "SOAP faults SHOULD NOT be used for error reporting" rule (3.1.4.1), the
+//! namespaces of section 2.2.1 (`tns` =
+//! `http://schemas.microsoft.com/OCS/AuthWebServices/`, `wst` = WS-Trust
+//! *with* a trailing slash, `wstep`, `wsse`), and that the server may send
+//! the certificate chain as PKCS#7 (section 1.5, [`VALUE_TYPE_PKCS7`]).
+//!
+//! Guessed parts: the schema of `ErrorInfo` (section 3.1.4.1.2.2) and the
+//! section 4 examples were not in the text available when this was
+//! written, so the element names inside `ErrorInfo` remain a guess: the
+//! builder writes `ErrorCode` and `Reason` and the parser accepts the usual
+//! spellings (see [`ErrorInfo`]).
+//!
+//! Not here: a `ResolveUser` operation. [MS-OCAUTHWS] defines three WSDLs
+//! (Appendix A, section 6): the Certificate Provisioning service
+//! (`GetAndPublishCert`, this module), the Web Ticket service (`IssueToken`,
+//! [`super::wstrust`]) and the Authentication Broker service; none of the
+//! sections read defines `ResolveUser`, so it is not part of this protocol.
 
 use super::envelope::{Envelope, build_envelope};
 use super::xml::{self, Element};
@@ -29,6 +42,11 @@ pub const GET_AND_PUBLISH_CERT_ACTION: &str =
 /// WS-Security X.509 token profile `X509v3` token type / value type.
 pub const TOKEN_TYPE_X509V3: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3";
+/// WS-Security X.509 token profile `PKCS7` value type: [MS-OCAUTHWS] 1.5,
+/// "PKCS#7 format ... which [is] used by the server to send the certificate
+/// chain".
+pub const VALUE_TYPE_PKCS7: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7";
 /// `ValueType` of the CSR's `BinarySecurityToken`.
 pub const VALUE_TYPE_PKCS10: &str = "http://schemas.microsoft.com/OCS/AuthWebServices.xsd#PKCS10";
 /// WS-Trust 1.3 `Issue` request type.
@@ -129,8 +147,8 @@ impl GetAndPublishCertRequest {
 /// One `wsse:BinarySecurityToken` of the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinarySecurityToken {
-    /// `ValueType`, normally [`TOKEN_TYPE_X509V3`] (a PKCS#7 bundle would
-    /// carry its own type).
+    /// `ValueType`: [`TOKEN_TYPE_X509V3`] for one certificate,
+    /// [`VALUE_TYPE_PKCS7`] for a chain ([MS-OCAUTHWS] 1.5).
     pub value_type: Option<String>,
     /// Decoded content (DER).
     pub data: Vec<u8>,
@@ -138,7 +156,11 @@ pub struct BinarySecurityToken {
 
 /// The `ErrorInfo` of a refused `GetAndPublishCert`.
 ///
-/// Best effort: the builder writes `<ErrorInfo><ErrorCode>…</ErrorCode>
+/// [MS-OCAUTHWS] 3.1.4.1: "If an error occurs during processing, an error
+/// response MUST be sent using the ErrorInfo element in
+/// GetAndPublishCertResponse". The children are defined in section
+/// 3.1.4.1.2.2, which this crate has not seen, so this is best effort:
+/// the builder writes `<ErrorInfo><ErrorCode>…</ErrorCode>
 /// <Reason>…</Reason></ErrorInfo>` in the [MS-OCAUTHWS] namespace; the
 /// parser takes the code from a child or attribute named `ErrorCode`,
 /// `Code`, `ErrorId` or `HResult` and the reason from one named `Reason`,
@@ -357,8 +379,10 @@ mod tests {
         );
     }
 
-    /// [MS-OCAUTHWS] 3.1.4.1: "an error response MUST be sent using the
-    /// ErrorInfo element in GetAndPublishCertResponse".
+    /// [MS-OCAUTHWS] 3.1.4.1: "If an error occurs during processing, an
+    /// error response MUST be sent using the ErrorInfo element in
+    /// GetAndPublishCertResponse ... SOAP faults SHOULD NOT be used for error
+    /// reporting." (The children of ErrorInfo are this crate's guess.)
     #[test]
     fn ms_ocauthws_3_1_4_1_error_info() {
         let body = include_bytes!(
@@ -379,6 +403,55 @@ mod tests {
                 error: want
             }
         );
+    }
+
+    /// [MS-OCAUTHWS] 1.5: "Protocol clients are required to be able to
+    /// understand PKCS#7 format ... and X.509 v3 certificate (2) format ...
+    /// which are used by the server to send the certificate chain and the
+    /// certificate (2)." A chain token keeps its PKCS7 value type.
+    #[test]
+    fn ms_ocauthws_1_5_pkcs7_chain_and_x509_certificate() {
+        let r = GetAndPublishCertResponse::Issued(vec![
+            BinarySecurityToken {
+                value_type: Some(TOKEN_TYPE_X509V3.into()),
+                data: vec![0x30, 3, 2, 1, 1],
+            },
+            BinarySecurityToken {
+                value_type: Some(VALUE_TYPE_PKCS7.into()),
+                data: vec![0x30, 3, 6, 1, 1],
+            },
+        ]);
+        let body = r.to_envelope();
+        assert!(body.contains("#PKCS7\""));
+        assert_eq!(
+            GetAndPublishCertResponse::parse(body.as_bytes()).unwrap(),
+            r
+        );
+    }
+
+    /// [MS-OCAUTHWS] 2.2.1 binds `wst` to
+    /// "http://docs.oasis-open.org/ws-sx/ws-trust/200512/" (trailing slash)
+    /// and `tns` to "http://schemas.microsoft.com/OCS/AuthWebServices/": the
+    /// builders use exactly these for GetAndPublishCert and its answer.
+    #[test]
+    fn ms_ocauthws_2_2_1_certprov_namespaces() {
+        let req = GetAndPublishCertRequest {
+            device_id: "{00000000-0000-0000-0000-000000000001}".into(),
+            entity: "alice@contoso.com".into(),
+            csr_der: vec![0x30, 0],
+            request_id: None,
+        };
+        let x = req.to_xml();
+        assert!(x.starts_with(
+            "<GetAndPublishCert xmlns=\"http://schemas.microsoft.com/OCS/AuthWebServices/\""
+        ));
+        assert!(x.contains("xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512/\""));
+        let resp = GetAndPublishCertResponse::Issued(vec![BinarySecurityToken {
+            value_type: None,
+            data: vec![1],
+        }])
+        .to_xml();
+        assert!(resp.contains("xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512/\""));
     }
 
     fn txt() -> impl Strategy<Value = String> {

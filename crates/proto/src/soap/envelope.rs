@@ -10,7 +10,7 @@
 
 use super::certprov::ErrorInfo;
 use super::xml::{self, Element, escape_text, is_xml_space};
-use super::{NS_AUTHWS, NS_SOAP11};
+use super::{NS_AF, NS_SOAP11};
 use crate::diag::Diagnostics;
 use crate::{Error, Result};
 
@@ -138,13 +138,16 @@ impl FaultCode {
     }
 }
 
-/// The `Ms-Diagnostics-Fault` of an `OCSDiagnosticsFault` detail,
-/// [MS-OCAUTHWS] section 2.2.4.
+/// The `af:Ms-Diagnostics-Fault` of an `af:OCSDiagnosticsFault` detail,
+/// [MS-OCAUTHWS] section 2.2.4.1 (`af` is
+/// `urn:component:Microsoft.Rtc.WebAuthentication.2010`, section 2.2.1).
+/// The schema's `xs:any` extension content is not kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MsDiagnosticsFault {
-    /// `ErrorId`, an [MS-OCER] error id (e.g. 28020).
+    /// `af:ErrorId`, an `xs:positiveInteger` ([MS-OCER] section 7.22 id,
+    /// e.g. 28020); never 0.
     pub error_id: u32,
-    /// `Reason`.
+    /// `af:Reason`.
     pub reason: String,
 }
 
@@ -267,8 +270,10 @@ impl Fault {
             out.push_str("</faultactor>");
         }
         if let Some(d) = &self.diagnostics {
+            // [MS-OCAUTHWS] 2.2.4.1: af:OCSDiagnosticsFault in s:Fault/detail,
+            // its children qualified in the same `af` namespace.
             out.push_str("<detail><OCSDiagnosticsFault xmlns=\"");
-            out.push_str(NS_AUTHWS);
+            out.push_str(NS_AF);
             out.push_str("\"><Ms-Diagnostics-Fault><ErrorId>");
             out.push_str(&d.error_id.to_string());
             out.push_str("</ErrorId><Reason>");
@@ -285,18 +290,27 @@ impl Fault {
     }
 }
 
-/// Finds `Ms-Diagnostics-Fault` in a fault detail. [MS-OCAUTHWS] 2.2.4
-/// names its schema prefix `af` without this module having seen the URI
-/// bound to it in the published text, so the element is matched by local
-/// name in any namespace; its two children likewise.
+/// The `af` namespace, or none: [MS-OCAUTHWS] 2.2.4.1 writes the children
+/// as `af:ErrorId` and `af:Reason`; an unqualified child is accepted too,
+/// because the schema text does not show its `elementFormDefault`.
+fn is_af_child(el: &Element, local: &str) -> bool {
+    el.local == local && matches!(el.namespace.as_deref(), None | Some(NS_AF))
+}
+
+/// Reads `af:OCSDiagnosticsFault/af:Ms-Diagnostics-Fault` from a fault
+/// `detail` ([MS-OCAUTHWS] 2.2.4.1: "The af:OCSDiagnosticsFaultType element
+/// is a child element of s:Fault/s:detail"). A detail without that element
+/// (e.g. another service's fault) gives `None`; one that has it must carry
+/// the schema's required `ErrorId` (a positive integer) and `Reason`.
 fn parse_ms_diagnostics(detail: &Element) -> Result<Option<MsDiagnosticsFault>> {
-    let Some(d) = find_local(detail, "Ms-Diagnostics-Fault") else {
+    let Some(ocs) = detail.child(&[NS_AF], "OCSDiagnosticsFault") else {
         return Ok(None);
     };
+    let d = ocs.required_child(WHAT_FAULT, &[NS_AF], "Ms-Diagnostics-Fault")?;
     let id_el = d
         .children
         .iter()
-        .find(|c| c.local == "ErrorId")
+        .find(|c| is_af_child(c, "ErrorId"))
         .ok_or_else(|| {
             Error::invalid_at(
                 WHAT_FAULT,
@@ -304,30 +318,35 @@ fn parse_ms_diagnostics(detail: &Element) -> Result<Option<MsDiagnosticsFault>> 
                 "Ms-Diagnostics-Fault has no ErrorId",
             )
         })?;
-    let error_id = id_el.trimmed_text().parse::<u32>().map_err(|_| {
-        Error::invalid_at(
-            WHAT_FAULT,
-            id_el.span.start,
-            format!(
-                "ErrorId {:?} is not a positive integer",
-                id_el.trimmed_text()
-            ),
-        )
-    })?;
+    let error_id = id_el
+        .trimmed_text()
+        .parse::<u32>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            Error::invalid_at(
+                WHAT_FAULT,
+                id_el.span.start,
+                format!(
+                    "ErrorId {:?} is not a positive integer",
+                    id_el.trimmed_text()
+                ),
+            )
+        })?;
     let reason = d
         .children
         .iter()
-        .find(|c| c.local == "Reason")
-        .map(|r| r.trimmed_text().to_owned())
-        .unwrap_or_default();
+        .find(|c| is_af_child(c, "Reason"))
+        .ok_or_else(|| {
+            Error::invalid_at(
+                WHAT_FAULT,
+                d.span.start,
+                "Ms-Diagnostics-Fault has no Reason",
+            )
+        })?
+        .trimmed_text()
+        .to_owned();
     Ok(Some(MsDiagnosticsFault { error_id, reason }))
-}
-
-fn find_local<'a>(el: &'a Element, local: &str) -> Option<&'a Element> {
-    if el.local == local {
-        return Some(el);
-    }
-    el.children.iter().find_map(|c| find_local(c, local))
 }
 
 /// What a web service call came to, from the phone's side.
@@ -426,24 +445,81 @@ mod tests {
         assert_eq!(f.diagnostics, None);
     }
 
-    /// [MS-OCAUTHWS] 2.2.4: "The af:OCSDiagnosticsFaultType element is a
-    /// child element of s:Fault/s:detail" holding Ms-Diagnostics-Fault with
-    /// ErrorId and Reason.
+    /// [MS-OCAUTHWS] 2.2.4.1: "The af:OCSDiagnosticsFaultType element is a
+    /// child element of s:Fault/s:detail" and "The af:Ms-Diagnostics-Fault
+    /// element is a child element of af:OCSDiagnosticsFaultType element",
+    /// holding ErrorId and Reason; 2.2.1 binds `af` to
+    /// urn:component:Microsoft.Rtc.WebAuthentication.2010.
     #[test]
-    fn ms_ocauthws_2_2_4_ocs_diagnostics_fault() {
+    fn ms_ocauthws_2_2_4_1_ocs_diagnostics_fault() {
         let f = Fault::parse(include_bytes!(
-            "../../testdata/soap/ms-ocauthws-2.2.4-ocsdiagnosticsfault.xml"
+            "../../testdata/soap/ms-ocauthws-2.2.4.1-ocsdiagnosticsfault.xml"
         ))
         .unwrap();
-        assert_eq!(f.code.local, "Client");
-        assert_eq!(f.code.namespace.as_deref(), Some(NS_SOAP11));
+        assert_eq!(f.code.local, "FailedAuthentication");
+        assert_eq!(f.code.namespace.as_deref(), Some(crate::soap::NS_WSSE));
+        assert_eq!(f.string, "No valid security token.");
+        let want = MsDiagnosticsFault {
+            error_id: 28020,
+            reason: "No valid security token.".into(),
+        };
+        assert_eq!(f.diagnostics, Some(want.clone()));
+        // The builder writes the same structure in the af namespace.
+        let built = f.to_envelope();
+        assert!(built.contains(
+            "<OCSDiagnosticsFault xmlns=\"urn:component:Microsoft.Rtc.WebAuthentication.2010\">"
+        ));
+        assert_eq!(Fault::parse(built.as_bytes()).unwrap(), f);
+    }
+
+    fn fault_with_detail(detail: &str) -> String {
+        build_envelope(
+            None,
+            &format!(
+                "<s:Fault><faultcode>s:Client</faultcode><faultstring>x</faultstring>\
+                 <detail>{detail}</detail></s:Fault>"
+            ),
+        )
+    }
+
+    /// [MS-OCAUTHWS] 2.2.4.1, MsDiagnosticsFaultType: `ErrorId` is an
+    /// `xs:positiveInteger` with minOccurs="1", `Reason` an `xs:string` with
+    /// minOccurs="1", followed by `xs:any` content; OCSDiagnosticsFaultType
+    /// also allows `xs:any` after Ms-Diagnostics-Fault.
+    #[test]
+    fn ms_ocauthws_2_2_4_1_schema_constraints() {
+        let af = NS_AF;
+        let ok = fault_with_detail(&format!(
+            "<OCSDiagnosticsFault xmlns=\"{af}\"><Ms-Diagnostics-Fault><ErrorId>28001</ErrorId>\
+             <Reason>Internal error.</Reason><Extra>1</Extra></Ms-Diagnostics-Fault>\
+             <NameValuePairs xmlns=\"urn:x\"/></OCSDiagnosticsFault>"
+        ));
         assert_eq!(
-            f.diagnostics,
+            Fault::parse(ok.as_bytes()).unwrap().diagnostics,
             Some(MsDiagnosticsFault {
-                error_id: 28020,
-                reason: "No valid security token.".into()
+                error_id: 28001,
+                reason: "Internal error.".into()
             })
         );
+        for bad in [
+            "<ErrorId>0</ErrorId><Reason>r</Reason>",
+            "<ErrorId>-5</ErrorId><Reason>r</Reason>",
+            "<ErrorId>28020</ErrorId>",
+            "<Reason>r</Reason>",
+        ] {
+            let body = fault_with_detail(&format!(
+                "<OCSDiagnosticsFault xmlns=\"{af}\"><Ms-Diagnostics-Fault>{bad}</Ms-Diagnostics-Fault></OCSDiagnosticsFault>"
+            ));
+            assert!(Fault::parse(body.as_bytes()).is_err(), "{bad}");
+        }
+        // The element in another namespace (this crate's earlier assumption,
+        // the AuthWebServices namespace) is not the af element.
+        let other = fault_with_detail(&format!(
+            "<OCSDiagnosticsFault xmlns=\"{}\"><Ms-Diagnostics-Fault><ErrorId>1</ErrorId>\
+             <Reason>r</Reason></Ms-Diagnostics-Fault></OCSDiagnosticsFault>",
+            crate::soap::NS_AUTHWS
+        ));
+        assert_eq!(Fault::parse(other.as_bytes()).unwrap().diagnostics, None);
     }
 
     #[test]

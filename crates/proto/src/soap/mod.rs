@@ -35,8 +35,8 @@ use crate::{Error, Result};
 pub const NS_SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// WS-Trust 1.3 namespace.
 pub const NS_WST: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512";
-/// The same namespace with a trailing slash, as [MS-OCAUTHWS] writes it
-/// inside `GetAndPublishCert`. Namespace names compare as strings (XML
+/// The same namespace with a trailing slash: [MS-OCAUTHWS] 2.2.1 binds its
+/// `wst` prefix to this spelling. Namespace names compare as strings (XML
 /// Namespaces section 2.3), so the two are different namespaces; both are
 /// accepted wherever WS-Trust elements are expected.
 pub const NS_WST_SLASH: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/";
@@ -54,8 +54,13 @@ pub const NS_WSP: &str = "http://schemas.xmlsoap.org/ws/2004/09/policy";
 pub const NS_WSA: &str = "http://www.w3.org/2005/08/addressing";
 /// SAML 1.x assertion namespace.
 pub const NS_SAML1: &str = "urn:oasis:names:tc:SAML:1.0:assertion";
-/// [MS-OCAUTHWS] namespace of the certificate provisioning and fault elements.
+/// [MS-OCAUTHWS] 2.2.1 prefix `tns`: namespace of the Certificate
+/// Provisioning service's elements (`GetAndPublishCert`,
+/// `GetAndPublishCertResponse`).
 pub const NS_AUTHWS: &str = "http://schemas.microsoft.com/OCS/AuthWebServices/";
+/// [MS-OCAUTHWS] 2.2.1 prefix `af`: namespace of `OCSDiagnosticsFault` and
+/// its `Ms-Diagnostics-Fault` (section 2.2.4.1).
+pub const NS_AF: &str = "urn:component:Microsoft.Rtc.WebAuthentication.2010";
 /// [MS-WSTEP] enrollment namespace (`wstep:RequestID`).
 pub const NS_WSTEP: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment";
 
@@ -186,13 +191,39 @@ mod tests {
 
     const VECTORS: &[&[u8]] = &[
         include_bytes!("../../testdata/soap/soap11-4.4-fault.xml"),
-        include_bytes!("../../testdata/soap/ms-ocauthws-2.2.4-ocsdiagnosticsfault.xml"),
+        include_bytes!("../../testdata/soap/ms-ocauthws-2.2.4.1-ocsdiagnosticsfault.xml"),
         include_bytes!("../../testdata/soap/ms-ocauthws-3.2.4.1-rst-webticket.xml"),
         include_bytes!("../../testdata/soap/ms-ocauthws-3.2.4.1-rstrc-webticket.xml"),
         include_bytes!("../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-request.xml"),
         include_bytes!("../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-response.xml"),
         include_bytes!("../../testdata/soap/ms-ocauthws-3.1.4.1-getandpublishcert-errorinfo.xml"),
     ];
+
+    /// [MS-OCAUTHWS] 2.2.1 Namespaces: the prefixes this crate relies on
+    /// and the URIs the table binds them to.
+    #[test]
+    fn ms_ocauthws_2_2_1_namespaces() {
+        assert_eq!(
+            NS_WST_SLASH,
+            "http://docs.oasis-open.org/ws-sx/ws-trust/200512/"
+        );
+        assert_eq!(
+            NS_AUTHWS,
+            "http://schemas.microsoft.com/OCS/AuthWebServices/"
+        );
+        assert_eq!(NS_AF, "urn:component:Microsoft.Rtc.WebAuthentication.2010");
+        assert_eq!(
+            NS_WSTEP,
+            "http://schemas.microsoft.com/windows/pki/2009/01/enrollment"
+        );
+        assert_eq!(
+            NS_WSSE,
+            "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+        );
+        assert_eq!(NS_WSP, "http://schemas.xmlsoap.org/ws/2004/09/policy");
+        assert_eq!(NS_SAML1, "urn:oasis:names:tc:SAML:1.0:assertion");
+        assert_eq!(NS_WSA, "http://www.w3.org/2005/08/addressing");
+    }
 
     #[test]
     fn fuzz_roundtrip_accepts_every_vector() {

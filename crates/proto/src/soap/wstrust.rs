@@ -18,9 +18,11 @@ use super::{
 };
 use crate::{Error, Result};
 
-/// `SOAPAction` of the RST, [MS-OCAUTHWS] 3.2.4.1.
+/// `SOAPAction` of the RST: [MS-OCAUTHWS] 3.2.4.1, the `wsaw:Action` of
+/// `IssueToken`'s input.
 pub const RST_ISSUE_ACTION: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/RST/Issue";
-/// WS-Addressing action of the answer, [MS-OCAUTHWS] 3.2.4.1.
+/// Action of the answer: [MS-OCAUTHWS] 3.2.4.1, the `wsaw:Action` of
+/// `IssueToken`'s output.
 pub const RSTRC_ISSUE_FINAL_ACTION: &str =
     "http://docs.oasis-open.org/ws-sx/ws-trust/200512/RSTRC/IssueFinal";
 /// Token type of a SAML 1.1 assertion (WSS SAML token profile 1.1).
@@ -625,6 +627,22 @@ mod tests {
     use super::*;
     use crate::soap::xml::is_xml_space;
     use proptest::prelude::*;
+
+    /// [MS-OCAUTHWS] 3.2.4.1: "<wsdl:input
+    /// wsaw:Action="http://docs.oasis-open.org/ws-sx/ws-trust/200512/RST/Issue"
+    /// ... <wsdl:output
+    /// wsaw:Action="http://docs.oasis-open.org/ws-sx/ws-trust/200512/RSTRC/IssueFinal"".
+    #[test]
+    fn ms_ocauthws_3_2_4_1_issue_token_actions() {
+        assert_eq!(
+            RST_ISSUE_ACTION,
+            "http://docs.oasis-open.org/ws-sx/ws-trust/200512/RST/Issue"
+        );
+        assert_eq!(
+            RSTRC_ISSUE_FINAL_ACTION,
+            "http://docs.oasis-open.org/ws-sx/ws-trust/200512/RSTRC/IssueFinal"
+        );
+    }
 
     /// [MS-OCAUTHWS] 3.2.4.1.1.1: the RST a client sends to IssueToken.
     #[test]
