@@ -215,11 +215,14 @@ impl Web {
                 );
             }
         };
+        // The first of `names` (in that order of preference) present.
         let field = |names: &[&str]| {
-            fields
-                .iter()
-                .find(|(n, _)| names.iter().any(|w| n.eq_ignore_ascii_case(w)))
-                .map(|(_, v)| v.as_str())
+            names.iter().find_map(|w| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(w))
+                    .map(|(_, v)| v.as_str())
+            })
         };
         let model = field(&["Model", "DeviceType"]).unwrap_or("");
         let identity = field(&["MacAddress", "DeviceId", "SerialNumber"]).unwrap_or(model);

@@ -15,3 +15,4 @@ mod common;
 mod dhcp;
 mod dns;
 mod sntp;
+mod web;
