@@ -7,6 +7,7 @@
 //! failure at run time. `--help` and `--version` print normally and exit 0.
 
 mod dhcp_options;
+mod mock;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     /// Print DHCP options 120 and 43 for IP phones (DHCPUtil for every DHCP
     /// server), or decode them.
     DhcpOptions(dhcp_options::Args),
+    /// Run the mock Front End (DHCP, DNS, SNTP, web services, registrar)
+    /// on loopback until Ctrl-C; prints its endpoints as one line of JSON.
+    Mock(mock::Args),
 }
 
 /// An error in what the user typed: exit status 2.
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::DhcpOptions(args) => dhcp_options::run(args),
+        Command::Mock(args) => mock::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

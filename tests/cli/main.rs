@@ -15,6 +15,7 @@
 
 mod dhcp_options;
 mod interop;
+mod mock;
 
 use std::process::{Command, Output};
 

@@ -1,0 +1,94 @@
+//! `phonestorm mock`: the mock Front End as its own process, so a load
+//! test can measure the harness alone, and so people can point phones,
+//! dig or curl at it by hand.
+//!
+//! It owns reading the configuration file, the one-line JSON report of the
+//! bound endpoints on stdout, and waiting for Ctrl-C; the services live in
+//! `phonestorm-mockfe`.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use phonestorm_mockfe::MockConfig;
+
+use crate::Usage;
+
+/// Flags of `phonestorm mock`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Configuration file (see mockfe.toml in the repository for every
+    /// knob); the built-in defaults model one SfB 2015 Front End.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address every service binds (ephemeral ports), overriding the file.
+    #[arg(long, value_name = "IP")]
+    listen: Option<IpAddr>,
+    /// Write the mock CA's certificate here (PEM), for curl --cacert and
+    /// the like; phones download it themselves as the root chain.
+    #[arg(long, value_name = "FILE")]
+    ca_out: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let mut cfg = match &args.config {
+        Some(path) => MockConfig::load(path).map_err(|e| Usage(e.to_string()))?,
+        None => MockConfig::default(),
+    };
+    if let Some(ip) = args.listen {
+        cfg.listen = ip;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let mock = phonestorm_mockfe::start(cfg)
+            .await
+            .context("mock Front End")?;
+        if let Some(path) = &args.ca_out {
+            std::fs::write(path, pem(mock.ca.ca_der()))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let line = serde_json::to_string(&mock.endpoints).context("endpoints as JSON")?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}").context("stdout")?;
+            out.flush().context("stdout")?;
+        }
+        stopped().await?;
+        mock.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM from a service manager or `kill`.
+async fn stopped() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot watch SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+    }
+}
+
+/// A DER certificate as PEM.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
