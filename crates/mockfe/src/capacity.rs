@@ -170,7 +170,7 @@ impl Station {
                 (n < limit).then_some(n + 1)
             });
         let before = match admitted {
-            Ok(before) => before,
+            Ok(n) => n,
             Err(in_system) => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 self.metrics.rejected.inc();
@@ -178,7 +178,9 @@ impl Station {
             }
         };
         self.metrics.requests.inc();
-        self.metrics.in_system.set((before + 1) as i64);
+        // inc/dec rather than set: several stations (one per Front End)
+        // may share a label, and their gauges must add up.
+        self.metrics.in_system.inc();
         let _leave = Leave(self);
 
         let arrived = clock::now();
@@ -286,6 +288,35 @@ mod tests {
         }
         assert_eq!(st.in_system(), 0);
         assert_eq!((st.served(), st.rejected()), (12, 88));
+    }
+
+    /// A scheduled pause holds every worker: a request arriving inside the
+    /// pause starts when it ends, one arriving after it at once.
+    #[tokio::test(start_paused = true)]
+    async fn pause_holds_requests_until_it_ends() {
+        let m = MockMetrics::new().unwrap();
+        let st = Station::new(
+            Capacity {
+                workers: 4,
+                queue: 10,
+                service_time: ServiceTime::Fixed {
+                    mean: Duration::from_millis(1),
+                },
+            },
+            Some(Pause {
+                every: Duration::from_secs(5),
+                for_: Duration::from_secs(1),
+            }),
+            m.station("paused"),
+        );
+        let first = st.serve().await.unwrap();
+        assert_eq!(first.queued, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(st.serve().await.unwrap().queued, Duration::ZERO);
+        // Two 1 ms services and the advances bring t to 5.002 s.
+        tokio::time::advance(Duration::from_millis(3500)).await;
+        let third = st.serve().await.unwrap();
+        assert_eq!(third.queued, Duration::from_millis(998));
     }
 
     /// A cancelled request gives its place back.

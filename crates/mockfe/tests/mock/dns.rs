@@ -190,3 +190,28 @@ async fn dig_reads_the_srv_answer() {
     );
     mock.shutdown().await;
 }
+
+/// The pause knob over the wire: a query sent during the first second of a
+/// 1-in-10 s pause is answered only after the pause, and still correctly.
+#[tokio::test]
+async fn pause_fault_delays_answers() {
+    let mut cfg = MockConfig::default();
+    cfg.dns.faults.pause = Some(phonestorm_mockfe::config::Pause {
+        every: std::time::Duration::from_secs(10),
+        for_: std::time::Duration::from_secs(1),
+    });
+    let mock = start(cfg).await;
+    let sent = tokio::time::Instant::now();
+    let q = Question::srv(Service::SipInternalTls, "contoso.com").unwrap();
+    assert!(matches!(
+        ask_udp(mock.endpoints.dns, &q, 5).await,
+        Outcome::Answer(_)
+    ));
+    // The station's epoch is a little before `sent`, so allow for it.
+    assert!(
+        sent.elapsed() >= std::time::Duration::from_millis(800),
+        "{:?}",
+        sent.elapsed()
+    );
+    mock.shutdown().await;
+}
