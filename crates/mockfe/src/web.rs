@@ -1,6 +1,7 @@
 //! The mock's web services (stages 4, 6, 7 and 8): device update, the
 //! anonymous root chain, firmware files, the Web Ticket service (PIN
-//! authentication) and Certificate Provisioning (`GetAndPublishCert`).
+//! authentication) and Certificate Provisioning (`ResolveUser`,
+//! `GetAndPublishCert`).
 //!
 //! Each service runs its requests through its own capacity station and
 //! fault knobs; certificate publication also goes through the pool's shared
@@ -397,6 +398,55 @@ impl Web {
         Ok(t.user)
     }
 
+    /// Stage 8, first call: which SIP URI the phone's number belongs to.
+    /// The caller must hold a web ticket, and may only resolve itself.
+    fn resolve_user(&self, body: &[u8]) -> Answer {
+        let env = match Envelope::parse(body) {
+            Ok(e) => e,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("ResolveUser request: {e}"),
+                );
+            }
+        };
+        let user = match self.ticket_user(&env) {
+            Ok(u) => u,
+            Err(why) => return diagnostic(StatusCode::UNAUTHORIZED, diag_ids::NO_VALID_TOKEN, why),
+        };
+        let number = match guessed::parse_resolve_user_request(body) {
+            Ok(n) => n,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("ResolveUser request: {e}"),
+                );
+            }
+        };
+        match self.directory.by_phone(&number) {
+            Some(u) if u.index == user => {
+                match guessed::build_resolve_user_answer(&self.templates, &u.sip_uri()) {
+                    Ok(b) => soap(StatusCode::OK, b),
+                    Err(e) => diagnostic(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        diag_ids::INTERNAL,
+                        &format!("ResolveUser: {e}"),
+                    ),
+                }
+            }
+            Some(_) => diagnostic(
+                StatusCode::FORBIDDEN,
+                diag_ids::NO_VALID_TOKEN,
+                "the web ticket was issued to another user",
+            ),
+            None => diagnostic(
+                StatusCode::NOT_FOUND,
+                diag_ids::NOT_SIP_ENABLED,
+                "no user has that number",
+            ),
+        }
+    }
+
     /// Stage 8: a certificate from a CSR, published to the user store.
     async fn get_and_publish_cert(&self, body: &[u8]) -> Answer {
         let env = match Envelope::parse(body) {
@@ -530,6 +580,18 @@ impl Router for WebRouter {
                     &st.certificate,
                     w.get_and_publish_cert(&req.body),
                 )
+                .await
+            }
+            (&Method::POST, paths::CERTPROV) if soap_action.ends_with("/ResolveUser") => {
+                if !req.tls {
+                    return Reply::Response(text(
+                        StatusCode::FORBIDDEN,
+                        "ResolveUser requires HTTPS",
+                    ));
+                }
+                w.through("certificate", &st.certificate, async {
+                    w.resolve_user(&req.body)
+                })
                 .await
             }
             (&Method::POST, paths::CERTPROV) => {

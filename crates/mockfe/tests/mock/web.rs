@@ -1,5 +1,5 @@
 //! The mock's web services over real HTTP and HTTPS: the phone's path
-//! (root chain, PIN web ticket, certificate), the refusals a pool gives,
+//! (root chain, PIN web ticket, ResolveUser, certificate), the refusals a pool gives,
 //! device updates and firmware files, the capacity model under a burst,
 //! fault knobs, and curl agreeing with all of it.
 

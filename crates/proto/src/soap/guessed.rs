@@ -20,6 +20,13 @@ use crate::{Error, Result};
 pub const ROOT_CHAIN_SOAP_ACTION: &str =
     "http://schemas.microsoft.com/OCS/AuthWebServices/GetRootCertChain";
 
+/// SOAPAction of `ResolveUser`. GUESS: the operation is named in Lync
+/// Phone Edition sign-in logs but not defined in [MS-OCAUTHWS]; the action
+/// follows the pattern of `GetAndPublishCert`'s.
+pub const RESOLVE_USER_SOAP_ACTION: &str =
+    "http://schemas.microsoft.com/OCS/AuthWebServices/ResolveUser";
+
+const WHAT_RESOLVE: &str = "ResolveUser message";
 const WHAT_CHAIN: &str = "root chain answer";
 const WHAT_UPDATE: &str = "device update answer";
 const WHAT_UPDATE_REQ: &str = "device update request";
@@ -254,5 +261,68 @@ mod tests {
             let _ = parse_ucdevice_answer(&bytes);
             let _ = parse_ucdevice_request(&bytes);
         }
+    }
+}
+
+/// Element names taken as the resolved SIP URI (GUESS).
+const SIP_URI_NAMES: &[&str] = &["SipUri", "SipURI", "Uri", "Entity"];
+/// Element names taken as the phone number to resolve (GUESS).
+const NUMBER_NAMES: &[&str] = &["PhoneNumber", "Number", "LineUri", "Extension"];
+
+/// The `ResolveUser` request body for `phone_number` (the phone's side);
+/// the caller wraps it in an envelope with the web ticket in its header.
+pub fn build_resolve_user_request(templates: &TemplateSet, phone_number: &str) -> Result<String> {
+    templates.render(
+        TemplateKind::ResolveUserRequest,
+        &TemplateValues::new().text("phone_number", phone_number),
+    )
+}
+
+/// The phone number a `ResolveUser` request asks about (the mock's side):
+/// the first leaf named `PhoneNumber`, `Number`, `LineUri` or `Extension`.
+/// GUESS, as the body is.
+pub fn parse_resolve_user_request(body: &[u8]) -> Result<String> {
+    let doc = xml::parse_document(body, WHAT_RESOLVE, &[])?;
+    first_text(&doc.root, NUMBER_NAMES)
+        .ok_or_else(|| Error::invalid(WHAT_RESOLVE, "no phone number in the request"))
+}
+
+/// The `ResolveUser` answer for `sip_uri` (the mock's side).
+pub fn build_resolve_user_answer(templates: &TemplateSet, sip_uri: &str) -> Result<String> {
+    templates.render(
+        TemplateKind::ResolveUserResponse,
+        &TemplateValues::new().text("sip_uri", sip_uri),
+    )
+}
+
+/// The SIP URI in a `ResolveUser` answer (the phone's side): the first
+/// leaf named `SipUri`, `SipURI`, `Uri` or `Entity`. GUESS, as the body is.
+pub fn parse_resolve_user_answer(body: &[u8]) -> Result<String> {
+    let doc = xml::parse_document(body, WHAT_RESOLVE, &[])?;
+    first_text(&doc.root, SIP_URI_NAMES)
+        .ok_or_else(|| Error::invalid(WHAT_RESOLVE, "no SIP URI in the answer"))
+}
+
+#[cfg(test)]
+mod resolve_user_tests {
+    use super::*;
+    use crate::soap::envelope::build_envelope;
+
+    #[test]
+    fn resolve_user_round_trip_through_the_templates() {
+        let t = TemplateSet::defaults().unwrap();
+        let body = build_resolve_user_request(&t, "+14255550007").unwrap();
+        let env = build_envelope(Some("<h/>"), &body);
+        assert_eq!(
+            parse_resolve_user_request(env.as_bytes()).unwrap(),
+            "+14255550007"
+        );
+        let answer = build_resolve_user_answer(&t, "sip:user7@contoso.com").unwrap();
+        assert_eq!(
+            parse_resolve_user_answer(answer.as_bytes()).unwrap(),
+            "sip:user7@contoso.com"
+        );
+        assert!(parse_resolve_user_answer(b"<a><b>x</b></a>").is_err());
+        assert!(parse_resolve_user_request(b"<a").is_err());
     }
 }

@@ -258,17 +258,24 @@ pub enum TemplateKind {
     /// Device update answer: update to a version at a URL
     /// (`ucdevice-response-update.xml`).
     UcDeviceResponseUpdate,
+    /// `ResolveUser` body: which SIP URI a phone number belongs to
+    /// (`resolve-user-request.xml`).
+    ResolveUserRequest,
+    /// Its answer (`resolve-user-response.xml`).
+    ResolveUserResponse,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 6] = [
+    pub const ALL: [TemplateKind; 8] = [
         TemplateKind::WebTicketPin,
         TemplateKind::RootChainRequest,
         TemplateKind::RootChainResponse,
         TemplateKind::UcDeviceRequest,
         TemplateKind::UcDeviceResponseNone,
         TemplateKind::UcDeviceResponseUpdate,
+        TemplateKind::ResolveUserRequest,
+        TemplateKind::ResolveUserResponse,
     ];
 
     /// File name in a template directory.
@@ -280,6 +287,8 @@ impl TemplateKind {
             TemplateKind::UcDeviceRequest => "ucdevice-request.xml",
             TemplateKind::UcDeviceResponseNone => "ucdevice-response-none.xml",
             TemplateKind::UcDeviceResponseUpdate => "ucdevice-response-update.xml",
+            TemplateKind::ResolveUserRequest => "resolve-user-request.xml",
+            TemplateKind::ResolveUserResponse => "resolve-user-response.xml",
         }
     }
 
@@ -299,6 +308,12 @@ impl TemplateKind {
             }
             TemplateKind::UcDeviceResponseUpdate => {
                 include_str!("../../templates/ucdevice-response-update.xml")
+            }
+            TemplateKind::ResolveUserRequest => {
+                include_str!("../../templates/resolve-user-request.xml")
+            }
+            TemplateKind::ResolveUserResponse => {
+                include_str!("../../templates/resolve-user-response.xml")
             }
         }
     }
