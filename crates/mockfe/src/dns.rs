@@ -143,14 +143,7 @@ pub async fn serve_tcp(
     idle: Duration,
     stop: CancellationToken,
 ) {
-    loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue }
-            },
-        };
+    while let Some((stream, _)) = crate::http::next_connection(&listener, &stop).await {
         let (dns, station, metrics, stop) =
             (dns.clone(), station.clone(), metrics.clone(), stop.clone());
         tokio::spawn(async move {

@@ -88,6 +88,24 @@ pub fn text(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
     r
 }
 
+/// The next connection on `listener`, or `None` once `stop` is cancelled.
+/// Accept errors (out of descriptors, a connection that died in the
+/// backlog) pause briefly and retry: one bad moment must not stop a server.
+pub async fn next_connection(
+    listener: &TcpListener,
+    stop: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            r = listener.accept() => match r {
+                Ok(x) => return Some(x),
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+    }
+}
+
 /// Serves `listener` until `stop` is cancelled.
 pub async fn serve<R: Router>(
     listener: TcpListener,
@@ -96,16 +114,7 @@ pub async fn serve<R: Router>(
     limits: Limits,
     stop: CancellationToken,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                // Out of descriptors or a connection that died in the
-                // backlog: keep serving the others.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue }
-            },
-        };
+    while let Some((stream, peer)) = next_connection(&listener, &stop).await {
         let (tls, router, stop) = (tls.clone(), router.clone(), stop.clone());
         tokio::spawn(async move {
             let _ = connection(stream, peer, tls, router, limits, stop).await;

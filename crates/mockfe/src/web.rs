@@ -398,21 +398,24 @@ impl Web {
         Ok(t.user)
     }
 
+    /// The envelope of a call made with a web ticket, and the ticket's
+    /// user; or the refusal to send (400 for bad XML, 401 for no ticket).
+    #[allow(clippy::result_large_err)] // the refusal is the answer to send, once per call
+    fn ticketed(&self, body: &[u8], what: &str) -> Result<(Envelope, u32), Answer> {
+        let env = Envelope::parse(body)
+            .map_err(|e| text(StatusCode::BAD_REQUEST, &format!("{what} request: {e}")))?;
+        let user = self
+            .ticket_user(&env)
+            .map_err(|why| diagnostic(StatusCode::UNAUTHORIZED, diag_ids::NO_VALID_TOKEN, why))?;
+        Ok((env, user))
+    }
+
     /// Stage 8, first call: which SIP URI the phone's number belongs to.
     /// The caller must hold a web ticket, and may only resolve itself.
     fn resolve_user(&self, body: &[u8]) -> Answer {
-        let env = match Envelope::parse(body) {
-            Ok(e) => e,
-            Err(e) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("ResolveUser request: {e}"),
-                );
-            }
-        };
-        let user = match self.ticket_user(&env) {
-            Ok(u) => u,
-            Err(why) => return diagnostic(StatusCode::UNAUTHORIZED, diag_ids::NO_VALID_TOKEN, why),
+        let user = match self.ticketed(body, "ResolveUser") {
+            Ok((_, user)) => user,
+            Err(refusal) => return refusal,
         };
         let number = match guessed::parse_resolve_user_request(body) {
             Ok(n) => n,
@@ -449,18 +452,9 @@ impl Web {
 
     /// Stage 8: a certificate from a CSR, published to the user store.
     async fn get_and_publish_cert(&self, body: &[u8]) -> Answer {
-        let env = match Envelope::parse(body) {
-            Ok(e) => e,
-            Err(e) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("GetAndPublishCert request: {e}"),
-                );
-            }
-        };
-        let user = match self.ticket_user(&env) {
-            Ok(u) => u,
-            Err(why) => return diagnostic(StatusCode::UNAUTHORIZED, diag_ids::NO_VALID_TOKEN, why),
+        let (env, user) = match self.ticketed(body, "GetAndPublishCert") {
+            Ok(x) => x,
+            Err(refusal) => return refusal,
         };
         let req = match GetAndPublishCertRequest::from_envelope(&env) {
             Ok(r) => r,

@@ -94,16 +94,7 @@ pub async fn serve(
     ctx: Arc<RegistrarCtx>,
     stop: CancellationToken,
 ) {
-    loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                // Out of descriptors or a connection that died in the
-                // backlog: keep serving the others.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(5)).await; continue }
-            },
-        };
+    while let Some((stream, _)) = crate::http::next_connection(&listener, &stop).await {
         let (tls, ctx, stop) = (tls.clone(), ctx.clone(), stop.clone());
         tokio::spawn(async move {
             tokio::select! {
