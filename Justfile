@@ -31,3 +31,7 @@ dhcp-options fqdn="lync.contoso.com" format="text":
 fuzz seconds="60":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     cd crates/proto && for t in dhcp sip soap; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t -- -max_total_time={{seconds}} || exit 1; done
+
+# Benchmarks (not tests): figures and commands are in bench/README.md.
+bench:
+    cargo run --release -p phonestorm-bench --bin crypto-floor

@@ -1,0 +1,115 @@
+//! The cryptographic floor of one phone sign-in: the private-key
+//! operations, key exchanges and certificate checks a sign-in cannot avoid,
+//! timed with aws-lc-rs, the library rustls and rcgen use in phonestorm.
+//! Key generation is left out (phones draw keys from a pool made at start).
+//!
+//! The harness's CPU per sign-in is compared with this floor in
+//! `bench/README.md`; the operation counts below say what one sign-in
+//! needs, and why.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary: failing loudly is right
+
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
+
+/// Runs `f` repeatedly for about `budget` and returns the mean time per call.
+#[allow(clippy::disallowed_methods)] // a benchmark reads the clock itself
+fn time<F: FnMut()>(budget: Duration, mut f: F) -> Duration {
+    for _ in 0..10 {
+        f();
+    }
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < budget {
+        for _ in 0..10 {
+            f();
+        }
+        n += 10;
+    }
+    start.elapsed() / n
+}
+
+fn main() {
+    let budget = Duration::from_millis(
+        std::env::args()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000),
+    );
+    let rng = SystemRandom::new();
+    let key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let public = key.public_key().as_ref().to_vec();
+    let msg = [0x5au8; 128];
+    let mut sig = vec![0u8; key.public_modulus_len()];
+
+    let sign_pss = time(budget, || {
+        key.sign(&signature::RSA_PSS_SHA256, &rng, &msg, &mut sig)
+            .unwrap();
+    });
+    key.sign(&signature::RSA_PSS_SHA256, &rng, &msg, &mut sig)
+        .unwrap();
+    let pss = signature::UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA256, &public);
+    let verify_pss = time(budget, || pss.verify(&msg, &sig).unwrap());
+
+    let sign_pkcs1 = time(budget, || {
+        key.sign(&signature::RSA_PKCS1_SHA256, &rng, &msg, &mut sig)
+            .unwrap();
+    });
+    key.sign(&signature::RSA_PKCS1_SHA256, &rng, &msg, &mut sig)
+        .unwrap();
+    let pkcs1 = signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &public);
+    let verify_pkcs1 = time(budget, || pkcs1.verify(&msg, &sig).unwrap());
+
+    let peer = EphemeralPrivateKey::generate(&X25519, &rng)
+        .unwrap()
+        .compute_public_key()
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let ecdhe = time(budget, || {
+        let mine = EphemeralPrivateKey::generate(&X25519, &rng).unwrap();
+        let _ = mine.compute_public_key().unwrap();
+        agreement::agree_ephemeral(mine, UnparsedPublicKey::new(&X25519, &peer), (), |k| {
+            std::hint::black_box(k);
+            Ok(())
+        })
+        .unwrap();
+    });
+
+    // One sign-in against a pool with an RSA-2048 CA and server key, TLS 1.3:
+    // - full handshakes: web ticket (1) and registrar (1); the certificate
+    //   calls reuse the web ticket's connection or resume it (no
+    //   certificate checks on resumption, one ECDHE); the update check is
+    //   unverified (one ECDHE, no checks). So 4 ECDHE in all.
+    // - each verified full handshake: the server certificate's signature
+    //   by the CA (PKCS#1) and the server's CertificateVerify (PSS): 2 x 2.
+    // - the registrar handshake: the phone's CertificateVerify (PSS sign).
+    // - the CSR's self-signature (PKCS#1 sign).
+    let floor = 4 * ecdhe + 2 * verify_pkcs1 + 2 * verify_pss + sign_pss + sign_pkcs1;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!("operation                       time (us)  per sign-in");
+    println!("X25519 keygen + agree           {:>9.1}  4", us(ecdhe));
+    println!(
+        "RSA-2048 PKCS#1 verify          {:>9.1}  2",
+        us(verify_pkcs1)
+    );
+    println!("RSA-2048 PSS verify             {:>9.1}  2", us(verify_pss));
+    println!("RSA-2048 PSS sign               {:>9.1}  1", us(sign_pss));
+    println!("RSA-2048 PKCS#1 sign            {:>9.1}  1", us(sign_pkcs1));
+    println!("floor per sign-in               {:>9.1}", us(floor));
+    println!(
+        "{}",
+        serde_json::json!({
+            "x25519_us": us(ecdhe),
+            "rsa2048_pkcs1_verify_us": us(verify_pkcs1),
+            "rsa2048_pss_verify_us": us(verify_pss),
+            "rsa2048_pss_sign_us": us(sign_pss),
+            "rsa2048_pkcs1_sign_us": us(sign_pkcs1),
+            "floor_per_signin_us": us(floor),
+        })
+    );
+}
