@@ -1,7 +1,8 @@
 //! The configurations `phonestorm dhcp-options` prints are accepted by the
-//! servers they are for: `kea-dhcp4 -t` (Debian package `kea-dhcp4-server`)
-//! and `dnsmasq --test` (Debian package `dnsmasq`). Only syntax checks run;
-//! no DHCP server is started.
+//! servers they are for: `kea-dhcp4 -t` (Debian package `kea-dhcp4-server`),
+//! `dnsmasq --test` (Debian package `dnsmasq`) and `dhcpd -t` (Debian
+//! package `isc-dhcp-server`). Only syntax checks run; no DHCP server is
+//! started. (`netsh` output has no checker off Windows.)
 //!
 //! A missing checker fails the test with the package to install, unless
 //! `PHONESTORM_SKIP_INTEROP=1`, which skips it with a note.
@@ -126,4 +127,21 @@ fn dnsmasq_accepts_the_dnsmasq_config() {
     );
     let broken = TempFile::new("dnsmasq-broken.conf", b"no-such-directive=1\n");
     assert!(!check(&dnsmasq, &["--test", "--conf-file={}"], &broken).0);
+}
+
+#[test]
+fn isc_dhcpd_accepts_the_isc_config() {
+    let Some(dhcpd) = checker("dhcpd", "isc-dhcp-server") else {
+        return;
+    };
+    let text = config("isc");
+    let file = TempFile::new("dhcpd.conf", &text);
+    let (ok, log) = check(&dhcpd, &["-t", "-cf", "{}"], &file);
+    assert!(
+        ok,
+        "dhcpd -t refused the config:\n{log}\n{}",
+        String::from_utf8_lossy(&text)
+    );
+    let broken = TempFile::new("dhcpd-broken.conf", b"option no-such-option 1;\n");
+    assert!(!check(&dhcpd, &["-t", "-cf", "{}"], &broken).0);
 }
