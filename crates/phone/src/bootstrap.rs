@@ -100,6 +100,9 @@ pub(crate) struct Phone<'a> {
     pub(crate) id: &'a Identity,
     pub(crate) cfg: &'a PhoneConfig,
     pub(crate) shared: &'a Shared,
+    /// The address every socket binds to: the identity's, or its slot in
+    /// the configured source range.
+    pub(crate) source: Ipv4Addr,
     /// Firmware after an update, else the identity's.
     pub(crate) firmware: Option<Box<str>>,
     pub(crate) lease: Option<Ipv4Addr>,
@@ -129,6 +132,7 @@ impl<'a> Phone<'a> {
             id,
             cfg,
             shared,
+            source: cfg.sources.map_or(id.source_ip, |r| r.address(id.index)),
             firmware: None,
             lease: None,
             boot: None,
@@ -203,7 +207,7 @@ impl<'a> Phone<'a> {
         let q = phonestorm_proto::dns::Question::a(host)
             .map_err(|e| Failure::new(FailureKind::Other, format!("name {host}: {e}")))?;
         let answer = crate::resolve::query(
-            self.id.source_ip,
+            self.source,
             self.cfg.target.dns_server,
             &q,
             self.cfg.dns_retransmit,

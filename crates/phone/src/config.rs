@@ -8,7 +8,7 @@
 //! set. This module owns the settings and their validation, not what the
 //! stages do with them.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use phonestorm_proto::soap::template::TemplateSet;
@@ -95,6 +95,26 @@ impl Target {
             ports: Ports::default(),
             hosts: Vec::new(),
         }
+    }
+}
+
+/// A range of local addresses phones' sockets are spread over (bind
+/// before connect): one registrar sees many clients, as in a building,
+/// and a run is not limited to one address's ephemeral ports. On Linux,
+/// every address of 127.0.0.0/8 can be bound without configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRange {
+    /// The first address.
+    pub first: Ipv4Addr,
+    /// How many addresses, at least 1.
+    pub count: u32,
+}
+
+impl SourceRange {
+    /// The address of phone `index`: round-robin over the range.
+    pub fn address(&self, index: u32) -> Ipv4Addr {
+        let offset = index.checked_rem(self.count).unwrap_or(0);
+        Ipv4Addr::from(u32::from(self.first).wrapping_add(offset))
     }
 }
 
@@ -292,6 +312,9 @@ pub struct PhoneConfig {
     pub given_root_chain: Vec<Vec<u8>>,
     /// TLS settings.
     pub tls: TlsSettings,
+    /// When set, phones' sockets bind to addresses of this range instead
+    /// of their identity's source address (default none).
+    pub sources: Option<SourceRange>,
     /// How long a phone stays signed in after its 200 OK (default zero:
     /// sign in and stop).
     pub hold: Duration,
@@ -333,6 +356,7 @@ impl PhoneConfig {
             key_bits: 2048,
             given_root_chain: Vec::new(),
             tls: TlsSettings::default(),
+            sources: None,
             hold: Duration::ZERO,
             sign_out: true,
             keep_alive: KeepAlive::default(),
@@ -368,6 +392,9 @@ impl PhoneConfig {
                 "key_bits is {}; rcgen makes 2048, 3072 or 4096",
                 self.key_bits
             )));
+        }
+        if self.sources.is_some_and(|r| r.count == 0) {
+            return Err(Error::Config("sources: the range is empty".into()));
         }
         if let KeySource::Pool(0) = self.keys {
             return Err(Error::Config("keys = \"pool:0\" has no keys".into()));
@@ -410,6 +437,24 @@ mod tests {
         let j = Retry { jitter: 0.5, ..r };
         assert_eq!(j.delay(0, 0.0), Duration::from_millis(500));
         assert_eq!(j.delay(0, 0.5), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn source_range_wraps() {
+        let r = SourceRange {
+            first: Ipv4Addr::new(127, 0, 1, 254),
+            count: 3,
+        };
+        let a: Vec<Ipv4Addr> = (0..4).map(|i| r.address(i)).collect();
+        assert_eq!(
+            a,
+            [
+                Ipv4Addr::new(127, 0, 1, 254),
+                Ipv4Addr::new(127, 0, 1, 255),
+                Ipv4Addr::new(127, 0, 2, 0),
+                Ipv4Addr::new(127, 0, 1, 254)
+            ]
+        );
     }
 
     /// RFC 2131 section 4.1: 4 s, 8 s, 16 s, ... 64 s, each ±1 s.

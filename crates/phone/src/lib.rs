@@ -30,7 +30,7 @@ mod stages;
 pub use bootstrap::{PhoneOutcome, PhoneResult, bootstrap};
 pub use config::{
     DhcpRetransmit, HostPort, KeepAlive, KeySource, PhoneConfig, Ports, Retry, SessionCache,
-    StageConfig, Target, TlsSettings,
+    SourceRange, StageConfig, Target, TlsSettings,
 };
 pub use error::{Error, Result};
 pub use event::{Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent};

@@ -299,7 +299,7 @@ impl Phone<'_> {
                 let q = Question::srv(service, &domain)
                     .map_err(|e| Failure::new(FailureKind::Other, format!("srv: {e}")))?;
                 let a = crate::resolve::query(
-                    self.id.source_ip,
+                    self.source,
                     self.cfg.target.dns_server,
                     &q,
                     self.cfg.dns_retransmit,
@@ -396,7 +396,7 @@ impl Phone<'_> {
             .or_else(|| self.id.user.sip_uri.as_deref().map(str::to_owned))
             .unwrap_or_else(|| format!("sip:{}@{}", self.id.user.number, self.domain()));
         for _ in 0..=self.cfg.max_redirects {
-            let tcp = net::connect(self.id.source_ip, target.addr).await?;
+            let tcp = net::connect(self.source, target.addr).await?;
             let local = tcp
                 .local_addr()
                 .map_err(|e| io_failure("local address", &e))?

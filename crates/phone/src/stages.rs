@@ -101,7 +101,7 @@ fn soap_answer(what: &str, a: &net::Answer) -> Step<envelope::Envelope> {
 impl Phone<'_> {
     fn dhcp_client(&self, xid: u32) -> Client {
         Client::new(self.id.mac, xid).via(Relay {
-            giaddr: self.id.source_ip,
+            giaddr: self.source,
             hops: 1,
         })
     }
@@ -163,7 +163,7 @@ impl Phone<'_> {
     /// sub-option 10 is the voice VLAN. There is no VLAN to switch to on
     /// loopback: it is recorded, and the phone carries on.
     pub(crate) async fn vlan(&mut self) -> Step<()> {
-        let sock = net::udp(self.id.source_ip).await?;
+        let sock = net::udp(self.source).await?;
         let xid = self.new_xid();
         let m = self
             .dhcp_client(xid)
@@ -180,7 +180,7 @@ impl Phone<'_> {
     /// Stage 2: DISCOVER, OFFER, REQUEST, ACK, then INFORM for options 43
     /// and 120.
     pub(crate) async fn dhcp(&mut self) -> Step<()> {
-        let sock = net::udp(self.id.source_ip).await?;
+        let sock = net::udp(self.source).await?;
         let xid = self.new_xid();
         let c = self.dhcp_client(xid);
         let build = |r: phonestorm_proto::Result<Message>| {
@@ -221,7 +221,7 @@ impl Phone<'_> {
                 let q = Question::srv(Service::Ntp, &domain)
                     .map_err(|e| Failure::new(FailureKind::Other, format!("ntp srv: {e}")))?;
                 let a = crate::resolve::query(
-                    self.id.source_ip,
+                    self.source,
                     self.cfg.target.dns_server,
                     &q,
                     self.cfg.dns_retransmit,
@@ -237,7 +237,7 @@ impl Phone<'_> {
                 SocketAddr::new(ip, srv.port)
             }
         };
-        let sock = net::udp(self.id.source_ip).await?;
+        let sock = net::udp(self.source).await?;
         let mut buf = [0u8; 128];
         for _ in 0..3 {
             let t1 = clock::ntp_now().ok_or_else(|| {
@@ -280,7 +280,7 @@ impl Phone<'_> {
         let q = Question::srv(Service::SipInternalTls, &domain)
             .map_err(|e| Failure::new(FailureKind::Other, format!("sip srv: {e}")))?;
         let a = crate::resolve::query(
-            self.id.source_ip,
+            self.source,
             self.cfg.target.dns_server,
             &q,
             self.cfg.dns_retransmit,
@@ -328,7 +328,7 @@ impl Phone<'_> {
         body: &str,
     ) -> Step<net::Answer> {
         let addr = self.address_of(server).await?;
-        let tcp = net::connect(self.id.source_ip, addr).await?;
+        let tcp = net::connect(self.source, addr).await?;
         let mut tls = net::tls(config, &server.host, tcp).await?;
         let quoted = action.map(|a| format!("\"{a}\""));
         let mut headers = vec![("Content-Type", CONTENT_TYPE)];
@@ -433,7 +433,7 @@ impl Phone<'_> {
         };
         let path = if path.is_empty() { "/" } else { path };
         let addr = self.address_of(&HostPort::new(host, port)).await?;
-        let mut tcp = net::connect(self.id.source_ip, addr).await?;
+        let mut tcp = net::connect(self.source, addr).await?;
         let a = net::exchange(&mut tcp, "GET", authority, path, &[], b"", Body::Count).await?;
         if !(200..300).contains(&a.status) {
             return fail(
@@ -455,7 +455,7 @@ impl Phone<'_> {
             .render(TemplateKind::RootChainRequest, &TemplateValues::new())
             .map_err(|e| Failure::new(FailureKind::Other, format!("root chain template: {e}")))?;
         let addr = self.address_of(&server).await?;
-        let mut tcp = net::connect(self.id.source_ip, addr).await?;
+        let mut tcp = net::connect(self.source, addr).await?;
         let action = format!("\"{ROOT_CHAIN_SOAP_ACTION}\"");
         let host = format!("{}:{}", server.host, server.port);
         let a = net::exchange(

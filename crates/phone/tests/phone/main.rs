@@ -12,4 +12,5 @@
 
 mod common;
 mod failures;
+mod hold;
 mod signin;

@@ -78,3 +78,23 @@ async fn stages_turned_off_are_skipped() {
     assert_eq!(r.voice_vlan, None);
     mock.shutdown().await;
 }
+
+/// Firmware rollout: told to update, the phone downloads the image and
+/// starts again at stage 1, once, with the new version.
+#[tokio::test]
+async fn update_downloads_the_image_and_restarts_once() {
+    let mut mcfg = MockConfig::default();
+    mcfg.web.update.update_share.insert("CX600".into(), 1.0);
+    mcfg.web.update.image_bytes = 300_000;
+    let mock = mock(mcfg).await;
+    let cfg = config(&mock);
+    let rec = Collect::default();
+    let r = run(&phone(17, "13579"), &cfg, &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    assert_eq!(r.updated_to.as_deref(), Some("4.0.7577.4463"));
+    let stages: Vec<Stage> = rec.events().iter().map(|e| e.stage).collect();
+    let mut want = Stage::ALL[..5].to_vec();
+    want.extend(Stage::ALL);
+    assert_eq!(stages, want);
+    mock.shutdown().await;
+}
