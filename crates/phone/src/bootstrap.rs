@@ -118,6 +118,9 @@ pub(crate) struct Phone<'a> {
     pub(crate) updated_to: Option<Box<str>>,
     pub(crate) trust: Option<Arc<Trust>>,
     pub(crate) web_tls: Option<Arc<ClientConfig>>,
+    /// Towards registrars, made once so a per-phone session store lives
+    /// across attempts and redirects.
+    pub(crate) sip_tls: Option<Arc<ClientConfig>>,
     /// The SAML assertion (raw XML) and its proof key.
     pub(crate) ticket: Option<(String, Vec<u8>)>,
     pub(crate) sip_uri: Option<String>,
@@ -144,6 +147,7 @@ impl<'a> Phone<'a> {
             updated_to: None,
             trust: None,
             web_tls: None,
+            sip_tls: None,
             ticket: None,
             sip_uri: None,
             cert: None,

@@ -325,7 +325,7 @@ impl Phone<'_> {
 
     /// The TLS configuration towards registrars: the downloaded chain as
     /// roots, the user's certificate as client certificate.
-    fn sip_tls(&self) -> Step<Arc<ClientConfig>> {
+    fn build_sip_tls(&self) -> Step<Arc<ClientConfig>> {
         let Some(trust) = &self.trust else {
             return fail(
                 FailureKind::Tls,
@@ -353,7 +353,10 @@ impl Phone<'_> {
 
     /// Stage 9: the registrar search, one REGISTER per candidate.
     pub(crate) async fn register(&mut self) -> Step<()> {
-        let tls = self.sip_tls().ok();
+        if self.sip_tls.is_none() {
+            self.sip_tls = self.build_sip_tls().ok();
+        }
+        let tls = self.sip_tls.clone();
         let mut tried = 0usize;
         let mut last: Option<Fail> = None;
         for source in SOURCES {
