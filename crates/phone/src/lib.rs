@@ -8,9 +8,31 @@
 //! fallbacks and staying signed in. It does not own how results are stored
 //! ([`event::Recorder`]), how arrivals are scheduled, or rate limits
 //! ([`event::Gate`]): the engine supplies those.
+//!
+//! Entry points: [`Identity`] (who a phone is), [`PhoneConfig`] (what all
+//! phones of a run are told), [`Shared`] (what they share), and
+//! [`bootstrap`] (one phone's run).
 
 #![forbid(unsafe_code)]
 
+mod bootstrap;
+pub mod clock;
+pub mod config;
+mod error;
 pub mod event;
+pub mod identity;
+mod net;
+mod resolve;
+mod shared;
+mod sip;
+mod stages;
 
+pub use bootstrap::{PhoneOutcome, PhoneResult, bootstrap};
+pub use config::{
+    DhcpRetransmit, HostPort, KeepAlive, KeySource, PhoneConfig, Ports, Retry, SessionCache,
+    SourceRange, StageConfig, Target, TlsSettings,
+};
+pub use error::{Error, Result};
 pub use event::{Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent};
+pub use identity::{Identity, Model, User};
+pub use shared::{Shared, Trust};

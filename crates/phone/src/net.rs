@@ -1,0 +1,370 @@
+//! Sockets as a phone opens them: bound to the phone's own source address
+//! before connecting, TLS through rustls, and one HTTP/1.1 exchange per
+//! connection.
+//!
+//! HTTP is a small hand-written client rather than hyper's: a phone sends
+//! one request per connection (`Connection: close`, as the short-lived
+//! exchanges of a bootstrap are), needs the `X-Ms-diagnostics` and
+//! `Retry-After` headers and the status, must count a firmware image's
+//! bytes without keeping them, and must never panic on a server's answer.
+//! That is ~150 lines here, against a connection driver task, body type
+//! plumbing and pool per phone with hyper. This module does not own what
+//! is sent (the stages do) nor SIP framing (`sip.rs`).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio_rustls::client::TlsStream;
+
+use crate::{Failure, FailureKind};
+
+/// Largest HTTP response head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Maps a socket error to the report categories.
+pub(crate) fn io_failure(what: &str, e: &io::Error) -> Failure {
+    let kind = match e.kind() {
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => FailureKind::Refused,
+        io::ErrorKind::TimedOut => FailureKind::Timeout,
+        io::ErrorKind::InvalidData => FailureKind::Tls,
+        _ => FailureKind::Other,
+    };
+    Failure::new(kind, format!("{what}: {e}"))
+}
+
+/// A UDP socket on the phone's source address, any port.
+pub(crate) async fn udp(source: Ipv4Addr) -> Result<UdpSocket, Failure> {
+    UdpSocket::bind(SocketAddr::from((source, 0)))
+        .await
+        .map_err(|e| io_failure(&format!("bind udp {source}"), &e))
+}
+
+/// TCP to `to` from the phone's source address: bind first, so a run can
+/// spread its connections over a range of loopback addresses (and, on a
+/// real network, over the addresses it was given).
+pub(crate) async fn connect(source: Ipv4Addr, to: SocketAddr) -> Result<TcpStream, Failure> {
+    let what = || format!("connect {to}");
+    let sock = match to.ip() {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| io_failure(&what(), &e))?;
+    if to.is_ipv4() && !source.is_unspecified() {
+        sock.bind(SocketAddr::from((source, 0)))
+            .map_err(|e| io_failure(&format!("bind {source}"), &e))?;
+    }
+    let s = sock
+        .connect(to)
+        .await
+        .map_err(|e| io_failure(&what(), &e))?;
+    // SIP and SOAP exchanges are small request/answer pairs: Nagle only
+    // adds latency to them.
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// TLS over `tcp`, verifying `name` as `config` says.
+pub(crate) async fn tls(
+    config: Arc<ClientConfig>,
+    name: &str,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, Failure> {
+    let server = ServerName::try_from(name.to_owned())
+        .map_err(|e| Failure::new(FailureKind::Other, format!("server name {name}: {e}")))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(server, tcp)
+        .await
+        .map_err(|e| {
+            let mut f = io_failure(&format!("tls {name}"), &e);
+            if e.kind() == io::ErrorKind::InvalidData || e.get_ref().is_some() {
+                f.kind = FailureKind::Tls;
+            }
+            f
+        })
+}
+
+/// What to do with a response body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Body {
+    /// Keep it, up to this many bytes (more is a parse failure).
+    Keep(usize),
+    /// Count it and drop it (a firmware image).
+    Count,
+}
+
+/// One HTTP answer.
+#[derive(Debug, Default)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) diagnostics: Option<String>,
+    pub(crate) retry_after: Option<u32>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) body_len: u64,
+}
+
+/// One request with `Connection: close`, and its answer.
+#[allow(clippy::too_many_arguments)] // an HTTP request has this many parts
+pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    keep: Body,
+) -> Result<Answer, Failure> {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        req.push_str(n);
+        req.push_str(": ");
+        req.push_str(v);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    let mut raw = req.into_bytes();
+    raw.extend_from_slice(body);
+    io.write_all(&raw)
+        .await
+        .map_err(|e| io_failure("http send", &e))?;
+    io.flush().await.map_err(|e| io_failure("http send", &e))?;
+    drop(raw);
+    read_answer(io, keep).await
+}
+
+fn parse_failure(detail: impl Into<String>) -> Failure {
+    Failure::new(FailureKind::Parse, detail)
+}
+
+async fn read_answer<S: AsyncRead + Unpin>(io: &mut S, keep: Body) -> Result<Answer, Failure> {
+    let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(parse_failure("http head too long"));
+        }
+        let n = io
+            .read(&mut chunk)
+            .await
+            .map_err(|e| io_failure("http read", &e))?;
+        if n == 0 {
+            return Err(Failure::new(
+                FailureKind::Refused,
+                "connection closed before an http answer",
+            ));
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    };
+    let head = std::str::from_utf8(buf.get(..head_end).unwrap_or_default())
+        .map_err(|_| parse_failure("http head is not utf-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    if !version.starts_with("HTTP/1.") {
+        return Err(parse_failure(format!(
+            "not an http answer: {status_line:.40}"
+        )));
+    }
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| (100..600).contains(s))
+        .ok_or_else(|| parse_failure(format!("bad status line: {status_line:.40}")))?;
+    let mut answer = Answer {
+        status,
+        ..Answer::default()
+    };
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((n, v)) = line.split_once(':') else {
+            return Err(parse_failure("http header without a colon"));
+        };
+        let v = v.trim();
+        if n.eq_ignore_ascii_case("content-length") {
+            length = Some(v.parse().map_err(|_| parse_failure("bad content-length"))?);
+        } else if n.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = v.to_ascii_lowercase().contains("chunked");
+        } else if n.eq_ignore_ascii_case("x-ms-diagnostics") {
+            answer.diagnostics = Some(v.to_owned());
+        } else if n.eq_ignore_ascii_case("retry-after") {
+            answer.retry_after = v.parse().ok();
+        }
+    }
+    let rest = buf.split_off(head_end + 4);
+    drop(buf);
+    let mut body = BodyReader {
+        keep,
+        out: Vec::new(),
+        len: 0,
+    };
+    if chunked {
+        read_chunked(io, rest, &mut body).await?;
+    } else {
+        body.push(&rest)?;
+        loop {
+            if length.is_some_and(|l| body.len >= l) {
+                break;
+            }
+            let n = io
+                .read(&mut chunk)
+                .await
+                .map_err(|e| io_failure("http body", &e))?;
+            if n == 0 {
+                if length.is_some() {
+                    return Err(parse_failure("http body shorter than content-length"));
+                }
+                break;
+            }
+            body.push(chunk.get(..n).unwrap_or_default())?;
+        }
+    }
+    answer.body = body.out;
+    answer.body_len = body.len;
+    Ok(answer)
+}
+
+struct BodyReader {
+    keep: Body,
+    out: Vec<u8>,
+    len: u64,
+}
+
+impl BodyReader {
+    fn push(&mut self, data: &[u8]) -> Result<(), Failure> {
+        self.len += data.len() as u64;
+        if let Body::Keep(max) = self.keep {
+            if self.out.len() + data.len() > max {
+                return Err(parse_failure(format!("http body over {max} bytes")));
+            }
+            self.out.extend_from_slice(data);
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9112 section 7.1 chunked coding, extensions and trailers ignored.
+async fn read_chunked<S: AsyncRead + Unpin>(
+    io: &mut S,
+    mut pending: Vec<u8>,
+    body: &mut BodyReader,
+) -> Result<(), Failure> {
+    let mut chunk = [0u8; 4096];
+    // Every chunk needs at least one read or one size line, and a body is
+    // bounded by `keep` or by the stage timeout; the cap bounds the loop.
+    for _ in 0..1_000_000 {
+        if let Some(p) = pending.windows(2).position(|w| w == b"\r\n") {
+            let line = std::str::from_utf8(pending.get(..p).unwrap_or_default())
+                .map_err(|_| parse_failure("bad chunk size"))?;
+            let size_hex = line.split(';').next().unwrap_or_default().trim();
+            let size =
+                u64::from_str_radix(size_hex, 16).map_err(|_| parse_failure("bad chunk size"))?;
+            if size == 0 {
+                return Ok(());
+            }
+            let need = p as u64 + 2 + size + 2;
+            while (pending.len() as u64) < need {
+                let n = io
+                    .read(&mut chunk)
+                    .await
+                    .map_err(|e| io_failure("http body", &e))?;
+                if n == 0 {
+                    return Err(parse_failure("chunked body cut short"));
+                }
+                pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if let Body::Keep(max) = body.keep
+                    && pending.len() > max + MAX_HEAD
+                {
+                    return Err(parse_failure(format!("http body over {max} bytes")));
+                }
+            }
+            let start = p + 2;
+            let end = start + usize::try_from(size).unwrap_or(usize::MAX);
+            body.push(pending.get(start..end).unwrap_or_default())?;
+            pending.drain(..end.saturating_add(2).min(pending.len()));
+            continue;
+        }
+        if pending.len() > MAX_HEAD {
+            return Err(parse_failure("chunk size line too long"));
+        }
+        let n = io
+            .read(&mut chunk)
+            .await
+            .map_err(|e| io_failure("http body", &e))?;
+        if n == 0 {
+            return Err(parse_failure("chunked body cut short"));
+        }
+        pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+    Err(parse_failure("too many chunks"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(raw: &[u8], keep: Body) -> Result<Answer, Failure> {
+        let mut r = raw;
+        read_answer(&mut r, keep).await
+    }
+
+    #[tokio::test]
+    async fn reads_lengths_chunks_and_headers() {
+        let a = read(
+            b"HTTP/1.1 401 Unauthorized\r\nX-Ms-diagnostics: 28020;reason=\"x\"\r\nRetry-After: 10\r\nContent-Length: 3\r\n\r\nabc",
+            Body::Keep(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!((a.status, a.body.as_slice()), (401, &b"abc"[..]));
+        assert_eq!(a.diagnostics.as_deref(), Some("28020;reason=\"x\""));
+        assert_eq!(a.retry_after, Some(10));
+        let c = read(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+            Body::Count,
+        )
+        .await
+        .unwrap();
+        assert_eq!((c.body_len, c.body.len()), (5, 0));
+        assert!(read(b"garbage\r\n\r\n", Body::Count).await.is_err());
+        assert!(
+            read(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab",
+                Body::Count
+            )
+            .await
+            .is_err()
+        );
+        assert!(
+            read(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n123456789",
+                Body::Keep(4)
+            )
+            .await
+            .is_err()
+        );
+        assert!(
+            read(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                Body::Count
+            )
+            .await
+            .is_err()
+        );
+    }
+}

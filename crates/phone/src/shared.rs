@@ -1,0 +1,232 @@
+//! What the phones of a run share because real phones would not notice:
+//! the crypto provider, a pool of RSA keys, one TLS client configuration
+//! per distinct root chain, a TLS session store, and the configuration for
+//! the one connection made before any chain is known.
+//!
+//! Phones on one pool download the same root chain; building a rustls
+//! verifier per phone would cost the harness more than the phone's whole
+//! handshake, so [`Shared::trust_for`] hands out one per chain. This module
+//! does not own what phones learn for themselves (tickets, certificates).
+
+use std::sync::{Arc, Mutex};
+
+use rcgen::{KeyPair, PKCS_RSA_SHA256, RsaKeySize};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, Resumption};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::config::{KeySource, PhoneConfig, SessionCache};
+use crate::{Error, Result};
+
+/// Chains kept in the cache; a run talks to one pool, a few at most.
+const MAX_CHAINS: usize = 16;
+
+/// Sessions kept by the shared store (rustls evicts the oldest).
+const SHARED_SESSIONS: usize = 4096;
+
+/// Sessions kept per phone: one per server a phone talks to.
+const PER_PHONE_SESSIONS: usize = 4;
+
+/// A chain as downloaded, and the trust built from it.
+type Cached = (Vec<Vec<u8>>, Arc<Trust>);
+
+/// Trust built from one downloaded root chain.
+#[derive(Debug)]
+pub struct Trust {
+    /// The chain as downloaded (DER), also sent after a client
+    /// certificate so the registrar can build the path.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The roots, shared by every per-phone registrar configuration.
+    pub roots: Arc<RootCertStore>,
+    /// Web services configuration: verified with the chain, no client
+    /// certificate, the run's session store.
+    pub web: Arc<ClientConfig>,
+}
+
+/// Shared state of a run's phones.
+#[derive(Debug)]
+pub struct Shared {
+    provider: Arc<CryptoProvider>,
+    keys: Vec<Arc<[u8]>>,
+    key_bits: u32,
+    cache: SessionCache,
+    store: Arc<ClientSessionMemoryCache>,
+    trusts: Mutex<Vec<Cached>>,
+    unverified: Arc<ClientConfig>,
+}
+
+impl Shared {
+    /// Shared state for phones of `config`: makes the key pool, which takes
+    /// a while (tens of milliseconds per RSA-2048 key), so call it once at
+    /// start, off the async threads if the pool is large.
+    pub fn new(config: &PhoneConfig) -> Result<Self> {
+        config.validate()?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let keys = match config.keys {
+            KeySource::Pool(n) => (0..n)
+                .map(|_| generate_key(config.key_bits).map(|k| Arc::from(k.serialize_der())))
+                .collect::<Result<Vec<_>>>()?,
+            KeySource::Fresh => Vec::new(),
+        };
+        let store = Arc::new(ClientSessionMemoryCache::new(SHARED_SESSIONS));
+        let mut unverified = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(
+                provider.signature_verification_algorithms,
+            )))
+            .with_no_client_auth();
+        unverified.resumption = Resumption::disabled();
+        Ok(Shared {
+            provider,
+            keys,
+            key_bits: config.key_bits,
+            cache: config.tls.session_cache,
+            store,
+            trusts: Mutex::new(Vec::new()),
+            unverified: Arc::new(unverified),
+        })
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &Arc<CryptoProvider> {
+        &self.provider
+    }
+
+    /// Phone `index`'s key as PKCS#8 DER: from the pool, or made now.
+    /// Fresh keys are made on the blocking pool, as they take a while.
+    pub async fn key_for(&self, index: u32) -> Result<Arc<[u8]>> {
+        if let Some(k) = index
+            .checked_rem(u32::try_from(self.keys.len()).unwrap_or(u32::MAX))
+            .and_then(|i| self.keys.get(i as usize))
+        {
+            return Ok(k.clone());
+        }
+        let bits = self.key_bits;
+        tokio::task::spawn_blocking(move || {
+            generate_key(bits).map(|k| Arc::from(k.serialize_der()))
+        })
+        .await
+        .map_err(|e| Error::Config(format!("key generation task: {e}")))?
+    }
+
+    /// The session resumption a new configuration of one phone gets.
+    pub fn resumption(&self) -> Resumption {
+        match self.cache {
+            SessionCache::Shared => Resumption::store(self.store.clone()),
+            SessionCache::PerPhone => Resumption::in_memory_sessions(PER_PHONE_SESSIONS),
+            SessionCache::Off => Resumption::disabled(),
+        }
+    }
+
+    /// The trust built from `chain` (DER, as downloaded), shared with every
+    /// phone that downloaded the same chain.
+    pub fn trust_for(&self, chain: Vec<Vec<u8>>) -> Result<Arc<Trust>> {
+        let mut trusts = self.trusts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, t)) = trusts.iter().find(|(c, _)| *c == chain) {
+            return Ok(t.clone());
+        }
+        let mut roots = RootCertStore::empty();
+        let certs: Vec<CertificateDer<'static>> = chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect();
+        for c in &certs {
+            roots.add(c.clone())?;
+        }
+        let roots = Arc::new(roots);
+        let mut web = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        // Per-phone stores live in the phone's own configs; the shared
+        // web config then resumes nothing, rather than resuming across phones.
+        web.resumption = match self.cache {
+            SessionCache::Shared => Resumption::store(self.store.clone()),
+            SessionCache::PerPhone | SessionCache::Off => Resumption::disabled(),
+        };
+        let t = Arc::new(Trust {
+            chain: certs,
+            roots,
+            web: Arc::new(web),
+        });
+        if trusts.len() >= MAX_CHAINS {
+            trusts.remove(0);
+        }
+        trusts.push((chain, t.clone()));
+        Ok(t)
+    }
+
+    /// The web configuration of one phone: the chain's shared one, or a
+    /// copy with the phone's own session store.
+    pub fn web_config(&self, trust: &Trust) -> Arc<ClientConfig> {
+        match self.cache {
+            SessionCache::PerPhone => {
+                let mut c = (*trust.web).clone();
+                c.resumption = self.resumption();
+                Arc::new(c)
+            }
+            SessionCache::Shared | SessionCache::Off => trust.web.clone(),
+        }
+    }
+
+    /// The configuration of the update check, made before the phone has a
+    /// root chain (PROTOCOL.md puts stage 4 before stage 6): it does not
+    /// verify the server, as a phone at that point cannot.
+    pub fn unverified(&self) -> Arc<ClientConfig> {
+        self.unverified.clone()
+    }
+}
+
+/// A new RSA key of `bits` bits.
+pub(crate) fn generate_key(bits: u32) -> Result<KeyPair> {
+    let size = match bits {
+        3072 => RsaKeySize::_3072,
+        4096 => RsaKeySize::_4096,
+        _ => RsaKeySize::_2048,
+    };
+    Ok(KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, size)?)
+}
+
+/// Accepts any server certificate, but still checks the handshake
+/// signatures so the connection is a real TLS one. Used only for the
+/// update check (see [`Shared::unverified`]).
+#[derive(Debug)]
+struct NoVerify(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
