@@ -15,6 +15,8 @@
 pub mod abort;
 pub mod clock;
 pub mod error;
+pub mod limits;
+pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
