@@ -99,12 +99,19 @@ struct TargetToml {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PortsToml {
+    /// DHCP server port (67).
     dhcp: Option<u16>,
+    /// DNS port (53).
     dns: Option<u16>,
+    /// SNTP port (123).
     ntp: Option<u16>,
+    /// Anonymous HTTP, root chain download (80).
     http: Option<u16>,
+    /// HTTPS web services (443).
     https: Option<u16>,
+    /// SIP over TLS (5061).
     sip_tls: Option<u16>,
+    /// SIP over TCP (5060).
     sip_tcp: Option<u16>,
 }
 
@@ -128,9 +135,13 @@ struct PhonesToml {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersToml {
+    /// Generated users: user n has number `first_number + n`.
     first_number: S<u64>,
+    /// Sign in with this many trailing digits (0: the full number).
     extension_digits: S<u32>,
+    /// Every generated user's PIN.
     pin: S<String>,
+    /// Or: a `number,pin[,sip_uri]` CSV file instead of generated users.
     csv: S<String>,
 }
 
@@ -148,37 +159,59 @@ enum ProfileKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ArrivalToml {
+    /// constant, ramp, steps, spike, all_at_once or curve.
     profile: Spanned<ProfileKind>,
+    /// constant: phones per second.
     rate: S<f64>,
+    /// ramp: phones per second at the start.
     from: S<f64>,
+    /// ramp: phones per second at the end and after.
     to: S<f64>,
+    /// ramp: length of the ramp.
     over: S<String>,
+    /// steps: `[{ rate, duration }, …]`, the last lasting until all arrived.
     steps: S<Vec<StepToml>>,
+    /// spike: phones per second outside the spike.
     base_rate: S<f64>,
+    /// spike: phones per second during the spike.
     peak_rate: S<f64>,
+    /// spike: when the spike starts.
     at: S<String>,
+    /// spike: how long it lasts.
     duration: S<String>,
+    /// all_at_once: spread arrivals over this window (default 0s).
     within: S<String>,
+    /// curve: CSV of `minute,phones` (phones per minute).
     curve: S<String>,
+    /// uniform (default) or poisson.
     spacing: Option<Spacing>,
+    /// RNG seed (default 1).
     seed: Option<u64>,
+    /// Time compression factor (60: an hour's profile in a minute).
     compression: S<f64>,
+    /// No arrivals after this much run time.
     max_duration: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepToml {
+    /// Phones per second during the step.
     rate: Spanned<f64>,
+    /// How long the step lasts.
     duration: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitsToml {
+    /// Global cap on sign-ins started per second.
     signins_per_second: S<f64>,
+    /// Burst allowed by every limiter (default 1).
     burst: S<u32>,
+    /// Phones running at once.
     max_concurrent: S<u32>,
+    /// Attempts per second for individual stages.
     stages: Option<PerStageToml<Spanned<f64>>>,
 }
 
@@ -215,8 +248,11 @@ impl<T> PerStageToml<T> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StagesToml {
+    /// Default per-attempt timeout (10s).
     timeout: S<String>,
+    /// Default retry policy.
     retry: Option<RetryToml>,
+    // One optional table per stage, as in [`StageToml`].
     vlan: Option<StageToml>,
     dhcp: Option<StageToml>,
     ntp: Option<StageToml>,
@@ -231,50 +267,70 @@ struct StagesToml {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StageToml {
+    /// false: skip the stage.
     enabled: Option<bool>,
+    /// This stage's per-attempt timeout.
     timeout: S<String>,
+    /// This stage's retry policy (keys not given inherit).
     retry: Option<RetryToml>,
+    /// Results given instead of running the stage.
     given: Option<GivenToml>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RetryToml {
+    /// Attempts in all, first included (default 3).
     attempts: S<u32>,
+    /// Wait before the first retry, doubling (default 1s).
     backoff: S<String>,
+    /// Longest wait (default 30s).
     backoff_max: S<String>,
+    /// Random share of each wait, 0 to 1 (default 0.2).
     jitter: S<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GivenToml {
+    /// vlan: the voice VLAN id.
     vlan_id: S<u16>,
+    /// dhcp, dns: registrar `host[:port]`.
     registrar: S<String>,
+    /// dhcp, dns: web services host.
     web_server: S<String>,
+    /// dns: update service host.
     update_server: S<String>,
+    /// root_chain: PEM file with the chain.
     root_chain: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HoldToml {
+    /// Time signed in before signing out (default 0s).
     duration: S<String>,
+    /// Keep-alives and re-REGISTER while held (default true).
     keep_alives: Option<bool>,
+    /// Un-REGISTER at the end (default true).
     sign_out: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TlsToml {
+    /// shared (default), per-phone or off.
     session_cache: Option<SessionCache>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AbortToml {
+    /// Stop above this failed share of sign-ins in the window.
     fail_rate: Spanned<f64>,
+    /// Window length (default 30s).
     window: S<String>,
+    /// Fewest outcomes in the window to judge (default 20).
     min_samples: Option<u64>,
 }
 
