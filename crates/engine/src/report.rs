@@ -1,0 +1,314 @@
+//! The run's report: JSON for machines, a plain table for people.
+//!
+//! Latencies are in milliseconds. `latency_ms` is measured from each
+//! attempt's *intended* start (corrected for coordinated omission: time
+//! held back by a rate limit or a late start counts), `latency_ms_raw`
+//! from when the attempt actually started. Both are over successful
+//! attempts only. The report is built by [`crate::record`]; this module
+//! owns its shape and rendering, not the counting.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use phonestorm_phone::Stage;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Percentiles of a histogram of microseconds (all zero when empty).
+    pub fn from_micros(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// Phones over the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Phones {
+    /// Phones on the arrival schedule.
+    pub scheduled: u64,
+    /// Phones that started (arrivals stop early on abort or stop).
+    pub started: u64,
+    /// Phones that signed in (200 OK to their first REGISTER).
+    pub registered: u64,
+    /// Phones that ended without signing in.
+    pub failed: u64,
+}
+
+/// Sign-in as a whole: from a phone's arrival to its 200 OK.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct SignIn {
+    /// From the intended arrival.
+    pub latency_ms: Latency,
+    /// From the actual start (after the global limiter let it go).
+    pub latency_ms_raw: Latency,
+}
+
+/// One stage over the whole run. Counts are attempts, so a retried stage
+/// counts once per attempt.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StageReport {
+    /// Attempts that ended (ok + failed + skipped).
+    pub count: u64,
+    /// Attempts that succeeded.
+    pub ok: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Attempts skipped (stage off or given by the scenario).
+    pub skipped: u64,
+    /// Attempts that were retries (attempt > 0).
+    pub retries: u64,
+    /// Failed attempts by reason label (`timeout`, `http_503`, …).
+    pub failures: BTreeMap<String, u64>,
+    /// Latency of successful attempts from their intended start.
+    pub latency_ms: Latency,
+    /// Latency of successful attempts from their actual start.
+    pub latency_ms_raw: Latency,
+}
+
+impl StageReport {
+    /// Failed share of ended, non-skipped attempts (0 when none).
+    pub fn fail_rate(&self) -> f64 {
+        let n = self.ok + self.failed;
+        if n == 0 {
+            0.0
+        } else {
+            self.failed as f64 / n as f64
+        }
+    }
+}
+
+/// Per-stage reports in bootstrap order (serialized as a map by name).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(from = "BTreeMap<String, StageReport>")]
+pub struct Stages(pub Vec<(Stage, StageReport)>);
+
+impl Stages {
+    /// The report of `stage`, if it has one.
+    pub fn get(&self, stage: Stage) -> Option<&StageReport> {
+        self.0.iter().find(|(s, _)| *s == stage).map(|(_, r)| r)
+    }
+}
+
+impl From<BTreeMap<String, StageReport>> for Stages {
+    fn from(m: BTreeMap<String, StageReport>) -> Self {
+        let mut v: Vec<(Stage, StageReport)> = m
+            .into_iter()
+            .filter_map(|(k, r)| Stage::from_name(&k).map(|s| (s, r)))
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        Stages(v)
+    }
+}
+
+impl Serialize for Stages {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut map = ser.serialize_map(Some(self.0.len()))?;
+        for (stage, r) in &self.0 {
+            map.serialize_entry(stage.name(), r)?;
+        }
+        map.end()
+    }
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "how", content = "why")]
+pub enum Ending {
+    /// Every scheduled phone arrived and finished.
+    #[default]
+    Completed,
+    /// The abort rule stopped it; the reason.
+    Aborted(String),
+    /// Stopped from outside (Ctrl-C).
+    Stopped,
+    /// The run's time limit was reached.
+    TimeLimit,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// How the run ended.
+    pub ending: Ending,
+    /// Run time in seconds, from the first intended arrival to the end.
+    pub duration_s: f64,
+    /// Phone counts.
+    pub phones: Phones,
+    /// Whole sign-in latency.
+    pub signin: SignIn,
+    /// Per stage, in bootstrap order.
+    pub stages: Stages,
+}
+
+impl Report {
+    /// Share of finished phones that failed to sign in (0 when none).
+    pub fn signin_fail_rate(&self) -> f64 {
+        let n = self.phones.registered + self.phones.failed;
+        if n == 0 {
+            0.0
+        } else {
+            self.phones.failed as f64 / n as f64
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The terminal table: one row per stage, then the sign-in line.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
+            "stage", "count", "ok", "failed", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        );
+        let row = |out: &mut String, name: &str, count: u64, ok: u64, failed: u64, l: &Latency| {
+            let _ = writeln!(
+                out,
+                "{name:<12} {count:>8} {ok:>8} {failed:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                l.p50, l.p90, l.p99, l.max
+            );
+        };
+        for (stage, r) in &self.stages.0 {
+            row(
+                &mut out,
+                stage.name(),
+                r.count,
+                r.ok,
+                r.failed,
+                &r.latency_ms,
+            );
+        }
+        let p = &self.phones;
+        row(
+            &mut out,
+            "signin",
+            p.started,
+            p.registered,
+            p.failed,
+            &self.signin.latency_ms,
+        );
+        let _ = writeln!(
+            out,
+            "phones: {} scheduled, {} started, {} signed in, {} failed",
+            p.scheduled, p.started, p.registered, p.failed
+        );
+        match &self.ending {
+            Ending::Completed => {}
+            Ending::Aborted(why) => {
+                let _ = writeln!(out, "aborted: {why}");
+            }
+            Ending::Stopped => {
+                let _ = writeln!(out, "stopped before the end");
+            }
+            Ending::TimeLimit => {
+                let _ = writeln!(out, "stopped at the time limit");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        let mut reg = StageReport {
+            count: 3,
+            ok: 2,
+            failed: 1,
+            ..Default::default()
+        };
+        reg.failures.insert("sip_503".into(), 1);
+        reg.latency_ms.p99 = 12.5;
+        Report {
+            phones: Phones {
+                scheduled: 2,
+                started: 2,
+                registered: 2,
+                failed: 0,
+            },
+            stages: Stages(vec![
+                (Stage::Dhcp, StageReport::default()),
+                (Stage::Register, reg),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        assert_eq!(v["phones"]["registered"], 2);
+        assert_eq!(v["stages"]["register"]["failures"]["sip_503"], 1);
+        assert_eq!(v["stages"]["register"]["latency_ms"]["p99"], 12.5);
+        assert!(v["stages"]["register"]["latency_ms_raw"]["p50"].is_number());
+        assert_eq!(v["ending"]["how"], "completed");
+        // Stages keep bootstrap order, not alphabetical.
+        let keys: Vec<&String> = v["stages"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["dhcp", "register"]);
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample();
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn table_has_a_row_per_stage_and_signin() {
+        let t = sample().table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("stage"));
+        assert!(lines[2].starts_with("register"), "{t}");
+        assert!(lines[2].contains("12.5"), "{t}");
+        assert!(lines[3].starts_with("signin"), "{t}");
+    }
+
+    #[test]
+    fn latency_from_an_empty_histogram_is_zero() {
+        let h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        assert_eq!(Latency::from_micros(&h), Latency::default());
+    }
+
+    #[test]
+    fn latency_converts_micros_to_millis() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let l = Latency::from_micros(&h);
+        assert!((l.p50 - 500.0).abs() < 1.0, "{l:?}");
+        assert!((l.max - 1000.0).abs() < 1.0, "{l:?}");
+    }
+}
