@@ -8,6 +8,7 @@
 
 mod dhcp_options;
 mod mock;
+mod run;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,6 +31,12 @@ enum Command {
     /// Run the mock Front End (DHCP, DNS, SNTP, web services, registrar)
     /// on loopback until Ctrl-C; prints its endpoints as one line of JSON.
     Mock(mock::Args),
+    /// Run a scenario: phones sign in against the embedded mock or a real
+    /// pool; prints a table per stage, writes the JSON report. Exit 0 on
+    /// success, 1 when thresholds broke or the run was aborted.
+    Run(run::RunArgs),
+    /// Check a scenario file without running it.
+    Validate(run::ValidateArgs),
 }
 
 /// An error in what the user typed: exit status 2.
@@ -52,6 +59,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::DhcpOptions(args) => dhcp_options::run(args),
         Command::Mock(args) => mock::run(args),
+        Command::Validate(args) => run::validate(args),
+        Command::Run(args) => match run::run(args) {
+            Ok(run::Verdict(reasons)) if reasons.is_empty() => Ok(()),
+            Ok(_) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,4 +53,8 @@ pub enum Error {
         /// What is wrong and what is expected.
         message: String,
     },
+    /// The run could not be set up: the embedded mock would not start,
+    /// the phones' configuration is impossible, a given file is unusable.
+    #[error("{0}")]
+    Setup(String),
 }

@@ -15,6 +15,7 @@
 pub mod abort;
 pub mod clock;
 pub mod error;
+pub mod fleet;
 pub mod limits;
 pub mod progress;
 pub mod record;

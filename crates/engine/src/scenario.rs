@@ -816,7 +816,9 @@ impl Validator<'_> {
         }
         let mut models = Vec::new();
         for (name, w) in p.models.unwrap_or_default() {
-            if !MODELS.contains(&name.as_str()) {
+            // The phone crate is the one authority on model names; MODELS
+            // is the spelling the documentation and messages use.
+            if phonestorm_phone::Model::from_name(&name).is_none() {
                 return self.err(
                     w.span(),
                     format!(
@@ -1390,6 +1392,14 @@ fn parse_range(s: &str) -> std::result::Result<(IpAddr, IpAddr), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_documented_model_is_one_the_phone_knows() {
+        for name in MODELS {
+            assert!(phonestorm_phone::Model::from_name(name).is_some(), "{name}");
+        }
+    }
+
     use super::*;
 
     const MINIMAL: &str = "[phones]\ncount = 10\n\n[arrival]\nprofile = \"constant\"\nrate = 5\n";

@@ -58,11 +58,21 @@ impl Model {
         }
     }
 
-    /// The model with this name (case-insensitive).
+    /// The model with this name (case-insensitive), with or without its
+    /// maker in front: `CX600`, `6725ip`, `aastra6725ip`, `HP4120`.
     pub fn from_name(name: &str) -> Option<Model> {
-        Model::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
+        Model::ALL.into_iter().find(|m| {
+            let n = m.name();
+            let maker = m.vendor();
+            name.eq_ignore_ascii_case(n)
+                || (name.len() == maker.len() + n.len()
+                    && name
+                        .get(..maker.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(maker))
+                    && name
+                        .get(maker.len()..)
+                        .is_some_and(|r| r.eq_ignore_ascii_case(n)))
+        })
     }
 
     /// The maker, as `Ms-Device-Info` and the update check carry it.
@@ -281,6 +291,9 @@ mod tests {
         assert_eq!(a.mac_dashed(), "00-04-f2-00-00-01");
         assert!(a.user_agent().contains("OCPhone/4.0.7577.4100"));
         assert_eq!(Model::from_name("cx3000"), Some(Model::Cx3000));
+        assert_eq!(Model::from_name("aastra6725ip"), Some(Model::Aastra6725));
+        assert_eq!(Model::from_name("Aastra6721ip"), Some(Model::Aastra6721));
+        assert_eq!(Model::from_name("aastra"), None);
     }
 
     #[test]

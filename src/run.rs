@@ -1,0 +1,116 @@
+//! `phonestorm run SCENARIO` and `phonestorm validate SCENARIO`: the main
+//! job, and a check of a scenario file without running it.
+//!
+//! This module owns the command-line face: flags, the terminal table, the
+//! JSON report file and exit statuses (0 success, 1 thresholds broken or
+//! aborted, 2 bad scenario or usage). Scheduling, phones and recording
+//! belong to `phonestorm-engine` and `phonestorm-phone`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use phonestorm_engine::fleet::Fleet;
+use phonestorm_engine::report::Ending;
+use phonestorm_engine::run::RunSettings;
+use phonestorm_engine::scenario::Scenario;
+use phonestorm_engine::thresholds;
+
+use crate::Usage;
+
+/// Flags of `phonestorm run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The scenario file (see scenarios/ and scenarios/REFERENCE.md).
+    scenario: PathBuf,
+    /// Override a scenario key, e.g. `--set phones.count=500`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// No live progress line (the default when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Flags of `phonestorm validate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Overrides, as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+/// What a run concluded: exit 0, or exit 1 with the reasons.
+pub(crate) struct Verdict(pub(crate) Vec<String>);
+
+fn load(path: &std::path::Path, sets: &[String]) -> anyhow::Result<Scenario> {
+    Ok(Scenario::load(path, sets).map_err(|e| Usage(e.to_string()))?)
+}
+
+pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<()> {
+    let s = load(&args.scenario, &args.sets)?;
+    // The schedule is part of the scenario: a curve file or a profile that
+    // cannot place every phone is a scenario error too.
+    RunSettings::from_scenario(&s).map_err(|e| Usage(e.to_string()))?;
+    println!(
+        "{}: ok ({} phones, {} thresholds)",
+        args.scenario.display(),
+        s.phones.count,
+        s.thresholds.len()
+    );
+    Ok(())
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
+    let scenario = load(&args.scenario, &args.sets)?;
+    let mut settings = RunSettings::from_scenario(&scenario).map_err(|e| Usage(e.to_string()))?;
+    settings.progress = !args.quiet && std::io::stderr().is_terminal();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = rt.block_on(async {
+        let fleet = Fleet::prepare(&scenario)
+            .await
+            .map_err(|e| Usage(e.to_string()))?;
+        let fleet = Arc::new(fleet);
+        if let Some(m) = fleet.mock() {
+            eprintln!(
+                "phonestorm: embedded mock Front End: sip_tls {} https {} metrics {}",
+                m.endpoints.sip_tls, m.endpoints.https, m.endpoints.metrics
+            );
+        }
+        let stop = phonestorm_engine::run::stop_on_ctrl_c();
+        let report = phonestorm_engine::run::run(settings, fleet.launcher(), stop).await;
+        if let Ok(fleet) = Arc::try_unwrap(fleet) {
+            fleet.shutdown().await;
+        }
+        anyhow::Ok(report)
+    })?;
+    // The report is written before anything can go wrong with the
+    // terminal, so an interrupted run still leaves its figures.
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", report.table());
+    let mut reasons = thresholds::evaluate(&scenario.thresholds, &report);
+    match &report.ending {
+        Ending::Completed => {}
+        Ending::Aborted(why) => reasons.insert(0, format!("aborted: {why}")),
+        Ending::Stopped => reasons.insert(0, "stopped before every phone finished".into()),
+        Ending::TimeLimit => {
+            reasons.insert(0, "time limit reached before every phone finished".into())
+        }
+    }
+    for r in &reasons {
+        let _ = writeln!(out, "FAIL {r}");
+    }
+    Ok(Verdict(reasons))
+}
