@@ -75,6 +75,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         .build()
         .context("cannot start the async runtime")?;
     let report = rt.block_on(async {
+        // Watch Ctrl-C before the costly preparation (key pool, mock), so an
+        // early Ctrl-C also ends in a report rather than a killed process.
+        let stop = phonestorm_engine::run::stop_on_ctrl_c();
         let fleet = Fleet::prepare(&scenario)
             .await
             .map_err(|e| Usage(e.to_string()))?;
@@ -85,7 +88,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
                 m.endpoints.sip_tls, m.endpoints.https, m.endpoints.metrics
             );
         }
-        let stop = phonestorm_engine::run::stop_on_ctrl_c();
         let report = phonestorm_engine::run::run(settings, fleet.launcher(), stop).await;
         if let Ok(fleet) = Arc::try_unwrap(fleet) {
             fleet.shutdown().await;

@@ -16,6 +16,7 @@
 mod dhcp_options;
 mod interop;
 mod mock;
+mod run;
 
 use std::process::{Command, Output};
 

@@ -1,0 +1,168 @@
+//! `phonestorm run` and `validate` as a user runs them: the smoke scenario
+//! signs in every phone through every stage on the embedded mock and the
+//! JSON report says so stage by stage; broken thresholds exit 1; a broken
+//! scenario exits 2 with file, line and column; Ctrl-C still writes the
+//! report.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::phonestorm;
+
+const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml");
+
+fn temp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("phonestorm-run-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn smoke_signs_in_every_phone_through_every_stage() {
+    let report = temp("smoke.json");
+    let out = phonestorm(&[
+        "run",
+        SMOKE,
+        "--quiet",
+        "--report-json",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    assert_eq!(r["phones"]["scheduled"], 100);
+    assert_eq!(r["phones"]["registered"], 100);
+    assert_eq!(r["phones"]["failed"], 0);
+    for stage in [
+        "vlan",
+        "dhcp",
+        "ntp",
+        "dns",
+        "update",
+        "root_chain",
+        "web_ticket",
+        "certificate",
+        "register",
+    ] {
+        let s = &r["stages"][stage];
+        assert_eq!(s["ok"], 100, "{stage}: {s}");
+        assert_eq!(s["failed"], 0, "{stage}: {s}");
+        for p in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(s["latency_ms"][p].as_f64().unwrap() > 0.0, "{stage}.{p}");
+        }
+    }
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("register") && table.contains("100 signed in"),
+        "{table}"
+    );
+}
+
+#[test]
+fn broken_threshold_exits_1_and_says_which() {
+    let out = phonestorm(&[
+        "run",
+        SMOKE,
+        "--quiet",
+        "--set",
+        "phones.count=10",
+        "--set",
+        "thresholds.\"register.p50\"=\"< 1us\"",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("FAIL") && text.contains("register.p50"),
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_scenario_exits_2_with_file_line_and_column() {
+    let path = temp("bad.toml");
+    std::fs::write(
+        &path,
+        "[phones]\ncount = 10\n\n[arrival]\nprofile = \"constant\"\nrate = \"fast\"\n",
+    )
+    .unwrap();
+    for cmd in ["validate", "run"] {
+        let out = phonestorm(&[cmd, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+        assert!(err.contains("bad.toml: line 6, column 8"), "{cmd}: {err}");
+    }
+    let _ = std::fs::remove_file(&path);
+    let ok = phonestorm(&["validate", SMOKE]);
+    assert_eq!(ok.status.code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
+    let report = temp("interrupted.json");
+    // 200 phones at 20 a second: ten seconds of arrivals, interrupted early.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phonestorm"))
+        .args([
+            "run",
+            SMOKE,
+            "--quiet",
+            "--set",
+            "phones.count=200",
+            "--set",
+            "arrival.rate=20",
+            "--report-json",
+        ])
+        .arg(&report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is under way (the mock is up), then a little more.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("embedded mock"), "{line}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut waited = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(waited < 300, "run did not stop within 30 s of Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    };
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an interrupted run is not a success"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    assert_eq!(r["ending"]["how"], "stopped", "{r}");
+    let started = r["phones"]["started"].as_u64().unwrap();
+    assert!(
+        started > 0 && started < 200,
+        "arrivals stopped: {started} of 200 started"
+    );
+}
