@@ -166,3 +166,29 @@ fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
         "arrivals stopped: {started} of 200 started"
     );
 }
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // *.mockfe.toml files configure the mock, not a run.
+        if !name.ends_with(".toml") || name.ends_with(".mockfe.toml") {
+            continue;
+        }
+        let out = phonestorm(&["validate", path.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 5,
+        "smoke, monday-morning, power-restore, firmware-rollout, steady-state"
+    );
+}
