@@ -32,6 +32,9 @@ fuzz seconds="60":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     cd crates/proto && for t in dhcp sip soap; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t -- -max_total_time={{seconds}} || exit 1; done
 
-# Benchmarks (not tests): figures and commands are in bench/README.md.
+# Benchmarks (not tests): figures and commands are in bench/README.md. Each
+# run is bounded (the scenario's phone count and hold) and stays on loopback.
 bench:
     cargo run --release -p phonestorm-bench --bin crypto-floor
+    bench/run.sh bench/signin.toml
+    bench/run.sh bench/held.toml

@@ -125,7 +125,7 @@ pub(crate) struct Phone<'a> {
     pub(crate) ticket: Option<(String, Vec<u8>)>,
     pub(crate) sip_uri: Option<String>,
     /// The user certificate (DER) and its key (PKCS#8 DER).
-    pub(crate) cert: Option<(Vec<u8>, Arc<[u8]>)>,
+    pub(crate) cert: Option<(Vec<u8>, Arc<crate::shared::PhoneKey>)>,
     pub(crate) registration: Option<Registration>,
 }
 

@@ -35,4 +35,4 @@ pub use config::{
 pub use error::{Error, Result};
 pub use event::{Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent};
 pub use identity::{Identity, Model, User};
-pub use shared::{Shared, Trust};
+pub use shared::{PhoneKey, Shared, Trust};

@@ -49,7 +49,7 @@ pub struct Trust {
 #[derive(Debug)]
 pub struct Shared {
     provider: Arc<CryptoProvider>,
-    keys: Vec<Arc<[u8]>>,
+    keys: Vec<Arc<PhoneKey>>,
     key_bits: u32,
     cache: SessionCache,
     store: Arc<ClientSessionMemoryCache>,
@@ -66,7 +66,7 @@ impl Shared {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let keys = match config.keys {
             KeySource::Pool(n) => (0..n)
-                .map(|_| generate_key(config.key_bits).map(|k| Arc::from(k.serialize_der())))
+                .map(|_| PhoneKey::generate(config.key_bits, &provider).map(Arc::new))
                 .collect::<Result<Vec<_>>>()?,
             KeySource::Fresh => Vec::new(),
         };
@@ -95,9 +95,9 @@ impl Shared {
         &self.provider
     }
 
-    /// Phone `index`'s key as PKCS#8 DER: from the pool, or made now.
-    /// Fresh keys are made on the blocking pool, as they take a while.
-    pub async fn key_for(&self, index: u32) -> Result<Arc<[u8]>> {
+    /// Phone `index`'s key: from the pool, or made now. Fresh keys are made
+    /// on the blocking pool, as they take a while.
+    pub async fn key_for(&self, index: u32) -> Result<Arc<PhoneKey>> {
         if let Some(k) = index
             .checked_rem(u32::try_from(self.keys.len()).unwrap_or(u32::MAX))
             .and_then(|i| self.keys.get(i as usize))
@@ -105,11 +105,10 @@ impl Shared {
             return Ok(k.clone());
         }
         let bits = self.key_bits;
-        tokio::task::spawn_blocking(move || {
-            generate_key(bits).map(|k| Arc::from(k.serialize_der()))
-        })
-        .await
-        .map_err(|e| Error::Config(format!("key generation task: {e}")))?
+        let provider = self.provider.clone();
+        tokio::task::spawn_blocking(move || PhoneKey::generate(bits, &provider).map(Arc::new))
+            .await
+            .map_err(|e| Error::Config(format!("key generation task: {e}")))?
     }
 
     /// The session resumption a new configuration of one phone gets.
@@ -181,6 +180,37 @@ impl Shared {
 }
 
 /// A new RSA key of `bits` bits.
+/// A phone's RSA key, parsed once into both forms it is used in: rcgen's,
+/// to sign the CSR, and rustls's, to sign the client CertificateVerify.
+/// Parsing a PKCS#8 RSA key runs aws-lc's consistency check, which costs
+/// about as much as a signature; doing it per phone (and rustls trying
+/// several key types) had been the largest CPU cost of a sign-in.
+pub struct PhoneKey {
+    /// For the CSR.
+    pub(crate) csr: KeyPair,
+    /// For TLS client authentication.
+    pub(crate) tls: Arc<dyn rustls::sign::SigningKey>,
+}
+
+impl std::fmt::Debug for PhoneKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneKey").finish_non_exhaustive()
+    }
+}
+
+impl PhoneKey {
+    /// A new RSA key of `bits`, parsed for rcgen and for rustls.
+    pub fn generate(bits: u32, provider: &CryptoProvider) -> Result<Self> {
+        let csr = generate_key(bits)?;
+        let der = rustls_pki_types::PrivateKeyDer::Pkcs8(csr.serialize_der().into());
+        let tls = provider
+            .key_provider
+            .load_private_key(der)
+            .map_err(|e| Error::Config(format!("phone key for TLS: {e}")))?;
+        Ok(PhoneKey { csr, tls })
+    }
+}
+
 pub(crate) fn generate_key(bits: u32) -> Result<KeyPair> {
     let size = match bits {
         3072 => RsaKeySize::_3072,

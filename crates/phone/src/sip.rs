@@ -17,7 +17,7 @@ use phonestorm_proto::dns::{self, Question, Service, SrvTargets};
 use phonestorm_proto::sip::{Framed, Message, RegisterParams, Transport, build_register, frame};
 use rand::RngExt;
 use rustls::ClientConfig;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -340,10 +340,11 @@ impl Phone<'_> {
             Some((cert, key)) => {
                 let mut chain = vec![CertificateDer::from(cert.clone())];
                 chain.extend(trust.chain.iter().cloned());
-                let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Failure::new(FailureKind::Tls, format!("client certificate: {e}"))
-                })?
+                // The key was parsed once, in the pool; only the chain is new.
+                let certified = rustls::sign::CertifiedKey::new(chain, key.tls.clone());
+                builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                    certified,
+                )))
             }
             None => builder.with_no_client_auth(),
         };

@@ -580,12 +580,12 @@ impl Phone<'_> {
                     .or_else(|e| parse_fail("ResolveUser answer", e))?
             }
         };
-        let key_der = self
+        let key = self
             .shared
             .key_for(self.id.index)
             .await
             .map_err(|e| Failure::new(FailureKind::Other, e.to_string()))?;
-        let csr = csr(&key_der, &sip_uri)
+        let csr = csr(&key.csr, &sip_uri)
             .map_err(|e| Failure::new(FailureKind::Other, format!("csr: {e}")))?;
         let entity = sip_uri.strip_prefix("sip:").unwrap_or(&sip_uri).to_owned();
         let body = GetAndPublishCertRequest {
@@ -627,20 +627,19 @@ impl Phone<'_> {
             Err(e) => return parse_fail("GetAndPublishCert answer", e),
         };
         self.sip_uri = Some(sip_uri);
-        self.cert = Some((cert, key_der));
+        self.cert = Some((cert, key));
         // The ticket has done its job; a held phone keeps no copy.
         self.ticket = None;
         Ok(())
     }
 }
 
-/// A PKCS#10 request for `key` (PKCS#8 DER) whose subject names the user,
-/// as a Lync phone's does.
-fn csr(key_der: &[u8], sip_uri: &str) -> Result<Vec<u8>, rcgen::Error> {
-    let key = rcgen::KeyPair::try_from(key_der)?;
+/// A PKCS#10 request for `key` whose subject names the user, as a Lync
+/// phone's does.
+fn csr(key: &rcgen::KeyPair, sip_uri: &str) -> Result<Vec<u8>, rcgen::Error> {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, sip_uri);
-    Ok(params.serialize_request(&key)?.der().to_vec())
+    Ok(params.serialize_request(key)?.der().to_vec())
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs one benchmark scenario against `phonestorm mock` in its own process,
+# so the harness is measured alone. Prints the harness's CPU (user + sys)
+# and peak memory, CPU per registered phone, and, for held runs, the
+# resident memory sampled while every phone is signed in.
+#
+#   bench/run.sh bench/signin.toml [--set key=value ...]
+#
+# Traffic stays on 127.0.0.0/8. Both processes stop by themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario=$1; shift
+bin=target/release/phonestorm
+cargo build --release -q
+out=$(mktemp -d)
+trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
+
+$bin mock --config bench/mock.toml > "$out/endpoints.json" &
+mock=$!
+for _ in $(seq 100); do [ -s "$out/endpoints.json" ] && break; sleep 0.1; done
+ep() { jq -r ".$1" "$out/endpoints.json"; }
+port() { ep "$1" | sed 's/.*://'; }
+targets=(
+  --set "target.mock=false"
+  --set "target.dhcp_server=\"$(ep dhcp)\""
+  --set "target.dns_server=\"$(ep dns)\""
+  --set "target.sip_domain=\"$(ep sip_domain)\""
+  --set "target.ports.http=$(port http)"
+  --set "target.ports.https=$(port https)"
+  --set "target.ports.ntp=$(port sntp)"
+  --set "target.ports.sip_tls=$(port sip_tls)"
+  --set "target.ports.sip_tcp=$(port sip_tcp)"
+)
+
+/usr/bin/time -f "%U %S %M" -o "$out/time" \
+  $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "$@" > "$out/table" 2>&1 &
+runner=$!
+# Sample the harness's resident memory once a second (the `time` wrapper's
+# child is the harness).
+peak_held=0
+while kill -0 $runner 2>/dev/null; do
+  pid=$(pgrep -P $runner -x phonestorm || true)
+  if [ -n "$pid" ]; then
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$peak_held" ] && peak_held=$rss
+  fi
+  sleep 1
+done
+wait $runner || true
+cat "$out/table"
+read -r user sys maxrss < "$out/time"
+registered=$(jq '.phones.registered' "$out/report.json")
+duration=$(jq '.duration_s' "$out/report.json")
+python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" <<'PY'
+import sys
+user, sys_, maxrss, reg, dur = map(float, sys.argv[1:])
+cpu = user + sys_
+print(f"harness: {cpu:.1f} s CPU ({user:.1f} user + {sys_:.1f} sys) over {dur:.0f} s, peak RSS {maxrss/1024:.0f} MiB")
+if reg:
+    print(f"registered phones: {reg:.0f}; CPU per sign-in: {cpu/reg*1000:.2f} ms; peak RSS per phone: {maxrss*1024/reg/1024:.1f} KiB")
+PY
