@@ -6,6 +6,7 @@
 //! exit status 2 for bad input (clap's usage errors included) or 1 for a
 //! failure at run time. `--help` and `--version` print normally and exit 0.
 
+mod bootstrap;
 mod dhcp_options;
 mod mock;
 mod run;
@@ -37,6 +38,10 @@ enum Command {
     Run(run::RunArgs),
     /// Check a scenario file without running it.
     Validate(run::ValidateArgs),
+    /// One phone through every stage with a readable trace of what it sent
+    /// and what came back (PIN masked), and where it failed. Exit 0 when it
+    /// signed in, 1 when it did not.
+    Bootstrap(bootstrap::Args),
 }
 
 /// An error in what the user typed: exit status 2.
@@ -60,6 +65,11 @@ fn main() -> ExitCode {
         Command::DhcpOptions(args) => dhcp_options::run(args),
         Command::Mock(args) => mock::run(args),
         Command::Validate(args) => run::validate(args),
+        Command::Bootstrap(args) => match bootstrap::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Run(args) => match run::run(args) {
             Ok(run::Verdict(reasons)) if reasons.is_empty() => Ok(()),
             Ok(_) => return ExitCode::from(1),

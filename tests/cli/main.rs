@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod bootstrap;
 mod dhcp_options;
 mod interop;
 mod mock;

@@ -119,6 +119,18 @@ impl Fleet {
         self.identities.get(index as usize)
     }
 
+    /// What the phones share (TLS configurations, session caches, keys).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Gives phone `index` another user (`phonestorm bootstrap --ext --pin`).
+    pub fn set_user(&mut self, index: u32, user: User) {
+        if let Some(id) = self.identities.get_mut(index as usize) {
+            id.user = user;
+        }
+    }
+
     /// The launcher that starts phone `i` of this fleet.
     pub fn launcher(self: &Arc<Self>) -> impl Launcher {
         let fleet = Arc::clone(self);

@@ -127,11 +127,22 @@ pub(crate) struct Phone<'a> {
     /// The user certificate (DER) and its key (PKCS#8 DER).
     pub(crate) cert: Option<(Vec<u8>, Arc<crate::shared::PhoneKey>)>,
     pub(crate) registration: Option<Registration>,
+    /// The recorder, only when it asked for the wire trace.
+    pub(crate) trace: Option<&'a dyn Recorder>,
+    /// The stage running now, for the trace.
+    pub(crate) stage: Stage,
 }
 
 impl<'a> Phone<'a> {
-    fn new(id: &'a Identity, cfg: &'a PhoneConfig, shared: &'a Shared) -> Self {
+    fn new(
+        id: &'a Identity,
+        cfg: &'a PhoneConfig,
+        shared: &'a Shared,
+        recorder: &'a dyn Recorder,
+    ) -> Self {
         Phone {
+            trace: recorder.tracing().then_some(recorder),
+            stage: Stage::Vlan,
             id,
             cfg,
             shared,
@@ -153,6 +164,42 @@ impl<'a> Phone<'a> {
             cert: None,
             registration: None,
         }
+    }
+
+    /// Traces one message when the recorder asked for it; `text` is only
+    /// called then. The PIN never leaves the phone in a trace.
+    pub(crate) fn wire(&self, direction: crate::Direction, text: impl FnOnce() -> String) {
+        if let Some(r) = self.trace {
+            let t = text();
+            let pin = &*self.id.user.pin;
+            let t = if pin.is_empty() {
+                t
+            } else {
+                t.replace(pin, &"*".repeat(pin.len()))
+            };
+            r.wire(self.id.index, self.stage, direction, &t);
+        }
+    }
+
+    /// One DNS question, traced.
+    pub(crate) async fn ask_dns(
+        &self,
+        server: std::net::SocketAddr,
+        q: &phonestorm_proto::dns::Question,
+    ) -> Result<phonestorm_proto::dns::Answer, Failure> {
+        self.wire(crate::Direction::Sent, || {
+            format!("DNS {:?} {} to {server}", q.qtype, q.name)
+        });
+        let r = crate::resolve::query(self.source, server, q, self.cfg.dns_retransmit).await;
+        self.wire(crate::Direction::Received, || match &r {
+            Ok(a) => format!(
+                "DNS answer: srv {:?}, addresses {:?}",
+                a.srv,
+                a.addresses_of(&a.canonical_name)
+            ),
+            Err(f) => format!("DNS: {f}"),
+        });
+        r
     }
 
     /// The firmware version the phone runs now.
@@ -210,13 +257,7 @@ impl<'a> Phone<'a> {
         }
         let q = phonestorm_proto::dns::Question::a(host)
             .map_err(|e| Failure::new(FailureKind::Other, format!("name {host}: {e}")))?;
-        let answer = crate::resolve::query(
-            self.source,
-            self.cfg.target.dns_server,
-            &q,
-            self.cfg.dns_retransmit,
-        )
-        .await?;
+        let answer = self.ask_dns(self.cfg.target.dns_server, &q).await?;
         let addr = answer
             .addresses_of(host)
             .into_iter()
@@ -315,6 +356,7 @@ impl Run<'_> {
 
     /// Runs `stage` with its retries; one event per attempt.
     async fn stage(&mut self, phone: &mut Phone<'_>, stage: Stage) -> Result<(), Ended> {
+        phone.stage = stage;
         let sc = phone.cfg.stage(stage);
         if !sc.enabled {
             let now = clock::now();
@@ -407,7 +449,7 @@ pub async fn bootstrap(
     };
     // Boxed: the bootstrap state is large and is freed at sign-in, while
     // the registration may be held for hours.
-    let mut phone = Box::new(Phone::new(identity, config, shared));
+    let mut phone = Box::new(Phone::new(identity, config, shared, recorder));
     let ended = Box::pin(async {
         // At most one restart after an update: the second round's update
         // check sees the new version.

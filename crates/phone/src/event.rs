@@ -181,11 +181,29 @@ pub struct StageEvent {
     pub outcome: Outcome,
 }
 
+/// Which way a traced message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The phone sent it.
+    Sent,
+    /// The phone received it.
+    Received,
+}
+
 /// Where a phone's events go. Called from many tasks at once: it must not
 /// block and should not take a contended lock per event.
 pub trait Recorder: Send + Sync {
     /// Records one stage attempt.
     fn record(&self, event: StageEvent);
+    /// Whether this recorder wants the wire trace: a readable line or
+    /// message for everything the phone sends and receives (`phonestorm
+    /// bootstrap`). Asked once per phone; when false, phones build no trace
+    /// text at all, so a load run pays nothing for it.
+    fn tracing(&self) -> bool {
+        false
+    }
+    /// One traced message of `stage`, PIN already masked.
+    fn wire(&self, _phone: u32, _stage: Stage, _direction: Direction, _text: &str) {}
     /// The phone is signed in (200 OK to its first REGISTER).
     fn signed_in(&self, _phone: u32) {}
     /// The phone signed out, gave up, or was stopped after signing in.

@@ -33,6 +33,8 @@ pub use config::{
     SourceRange, StageConfig, Target, TlsSettings,
 };
 pub use error::{Error, Result};
-pub use event::{Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent};
+pub use event::{
+    Direction, Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent,
+};
 pub use identity::{Identity, Model, User};
 pub use shared::{PhoneKey, Shared, Trust};

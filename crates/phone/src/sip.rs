@@ -119,6 +119,7 @@ impl Registration {
         id: &Identity,
         cfg: &PhoneConfig,
         expires: Option<u32>,
+        sent: Option<&mut Vec<u8>>,
     ) -> Result<Message, Failure> {
         self.cseq = self.cseq.wrapping_add(1);
         let branch = format!("z9hG4bK{}", hex(16));
@@ -142,8 +143,12 @@ impl Registration {
             authorization: None,
         })
         .map_err(|e| Failure::new(FailureKind::Other, format!("REGISTER: {e}")))?;
+        let bytes = m.encode();
+        if let Some(out) = sent {
+            out.clone_from(&bytes);
+        }
         self.io
-            .write_all(&m.encode())
+            .write_all(&bytes)
             .await
             .map_err(|e| io_failure("sip send", &e))?;
         self.io
@@ -298,13 +303,7 @@ impl Phone<'_> {
                 let domain = self.domain().to_owned();
                 let q = Question::srv(service, &domain)
                     .map_err(|e| Failure::new(FailureKind::Other, format!("srv: {e}")))?;
-                let a = crate::resolve::query(
-                    self.source,
-                    self.cfg.target.dns_server,
-                    &q,
-                    self.cfg.dns_retransmit,
-                )
-                .await?;
+                let a = self.ask_dns(self.cfg.target.dns_server, &q).await?;
                 let ordered = {
                     let mut rng = rand::rng();
                     dns::order_srv(&a.srv, &mut |n| rng.random_range(0..=n))
@@ -436,7 +435,20 @@ impl Phone<'_> {
                 expires: 600,
                 keepalive: None,
             };
-            let m = reg.register(self.id, self.cfg, None).await?;
+            let mut sent = Vec::new();
+            let traced = self.trace.is_some().then_some(&mut sent);
+            let m = reg.register(self.id, self.cfg, None, traced).await?;
+            self.wire(crate::Direction::Sent, || {
+                format!(
+                    "SIP to {} ({:?})\n{}",
+                    target.addr,
+                    target.transport,
+                    String::from_utf8_lossy(&sent)
+                )
+            });
+            self.wire(crate::Direction::Received, || {
+                String::from_utf8_lossy(&m.encode()).into_owned()
+            });
             match m.status() {
                 Some(200) => {
                     reg.apply_ok(&m);
@@ -514,7 +526,7 @@ pub(crate) async fn hold(
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep_until(end) => break,
                 _ = tokio::time::sleep_until(next_refresh) => {
-                    match tokio::time::timeout(timeout, reg.register(id, cfg, None)).await {
+                    match tokio::time::timeout(timeout, reg.register(id, cfg, None, None)).await {
                         Ok(Ok(m)) if m.status() == Some(200) => {
                             reg.apply_ok(&m);
                             next_refresh = clock::now() + refresh(&reg);
@@ -547,7 +559,7 @@ pub(crate) async fn hold(
     if cfg.sign_out && outcome == PhoneOutcome::SignedIn {
         // A sign-out that fails changes nothing the phone can act on: the
         // registration expires on its own.
-        let _ = tokio::time::timeout(timeout, reg.register(id, cfg, Some(0))).await;
+        let _ = tokio::time::timeout(timeout, reg.register(id, cfg, Some(0), None)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), reg.io.shutdown()).await;
     outcome

@@ -40,6 +40,23 @@ const WEBTICKET_PATH: &str = "/WebTicket/WebTicketService.svc";
 /// Bytes of requestor entropy for the proof key (256 bits, the key size asked).
 const ENTROPY_BYTES: usize = 32;
 
+/// An HTTP answer as the trace shows it: status, diagnostics, and the
+/// body's first few kilobytes.
+fn trace_answer(a: &net::Answer) -> String {
+    let body = String::from_utf8_lossy(&a.body);
+    let cut = body.char_indices().nth(4096).map_or(body.len(), |(i, _)| i);
+    format!(
+        "HTTP {}{}\n\n{}{}",
+        a.status,
+        a.diagnostics
+            .as_deref()
+            .map(|d| format!(" X-Ms-diagnostics: {d}"))
+            .unwrap_or_default(),
+        body.get(..cut).unwrap_or_default(),
+        if cut < body.len() { " [...]" } else { "" }
+    )
+}
+
 fn parse_fail<T>(what: &str, e: impl std::fmt::Display) -> Step<T> {
     fail(FailureKind::Parse, format!("{what}: {e}"))
 }
@@ -121,6 +138,14 @@ impl Phone<'_> {
         let r = self.cfg.dhcp_retransmit;
         let mut buf = vec![0u8; 1500];
         for n in 0..r.tries.max(1) {
+            self.wire(crate::Direction::Sent, || {
+                let kind = m.opts().msg_type().map_or("?".into(), |t| format!("{t:?}"));
+                format!(
+                    "DHCP {kind} xid {xid:08x} giaddr {} to {server} (try {})",
+                    m.giaddr(),
+                    n + 1
+                )
+            });
             sock.send_to(&bytes, server)
                 .await
                 .map_err(|e| io_failure("dhcp send", &e))?;
@@ -145,6 +170,15 @@ impl Phone<'_> {
                     );
                 }
                 if kinds.contains(&head.kind) {
+                    self.wire(crate::Direction::Received, || {
+                        let settings = dhcp::BootSettings::from_ack(&reply)
+                            .map(|b| format!("{b:?}"))
+                            .unwrap_or_default();
+                        format!(
+                            "DHCP {:?} yiaddr {} server {:?}; {settings}",
+                            head.kind, head.yiaddr, head.server_id
+                        )
+                    });
                     return Ok(reply);
                 }
             }
@@ -220,13 +254,7 @@ impl Phone<'_> {
                 let domain = self.domain().to_owned();
                 let q = Question::srv(Service::Ntp, &domain)
                     .map_err(|e| Failure::new(FailureKind::Other, format!("ntp srv: {e}")))?;
-                let a = crate::resolve::query(
-                    self.source,
-                    self.cfg.target.dns_server,
-                    &q,
-                    self.cfg.dns_retransmit,
-                )
-                .await?;
+                let a = self.ask_dns(self.cfg.target.dns_server, &q).await?;
                 let srv = a.srv.first().cloned().ok_or_else(|| {
                     Fail::from(Failure::new(FailureKind::Other, "ntp srv: no record"))
                 })?;
@@ -243,6 +271,9 @@ impl Phone<'_> {
             let t1 = clock::ntp_now().ok_or_else(|| {
                 Fail::from(Failure::new(FailureKind::Other, "clock out of range"))
             })?;
+            self.wire(crate::Direction::Sent, || {
+                format!("SNTP request to {server}")
+            });
             sock.send_to(&sntp::client_request(t1), server)
                 .await
                 .map_err(|e| io_failure("sntp send", &e))?;
@@ -255,6 +286,14 @@ impl Phone<'_> {
                 let t4 = clock::ntp_now().unwrap_or(t1);
                 match sntp::check_reply(buf.get(..n).unwrap_or_default(), t1, t4) {
                     Ok(sntp::Reply::Time(s)) => {
+                        self.wire(crate::Direction::Received, || {
+                            format!(
+                                "SNTP reply: stratum {}, offset {} ms, delay {} ms",
+                                s.stratum,
+                                s.offset_delay.offset_nanos / 1_000_000,
+                                s.offset_delay.delay_nanos / 1_000_000
+                            )
+                        });
                         self.ntp_offset = Some(s.offset_delay.offset_nanos);
                         return Ok(());
                     }
@@ -279,13 +318,7 @@ impl Phone<'_> {
         let domain = self.domain().to_owned();
         let q = Question::srv(Service::SipInternalTls, &domain)
             .map_err(|e| Failure::new(FailureKind::Other, format!("sip srv: {e}")))?;
-        let a = crate::resolve::query(
-            self.source,
-            self.cfg.target.dns_server,
-            &q,
-            self.cfg.dns_retransmit,
-        )
-        .await?;
+        let a = self.ask_dns(self.cfg.target.dns_server, &q).await?;
         let ordered = {
             let mut rng = rand::rng();
             dns::order_srv(&a.srv, &mut |n| rng.random_range(0..=n))
@@ -336,7 +369,13 @@ impl Phone<'_> {
             headers.push(("SOAPAction", q.as_str()));
         }
         let host = format!("{}:{}", server.host, server.port);
-        Ok(net::exchange(
+        self.wire(crate::Direction::Sent, || {
+            format!(
+                "POST https://{host}{path} ({addr})\nSOAPAction: {}\n\n{body}",
+                quoted.as_deref().unwrap_or("-")
+            )
+        });
+        let answer = net::exchange(
             &mut tls,
             "POST",
             &host,
@@ -345,7 +384,9 @@ impl Phone<'_> {
             body.as_bytes(),
             Body::Keep(self.cfg.max_body),
         )
-        .await?)
+        .await?;
+        self.wire(crate::Direction::Received, || trace_answer(&answer));
+        Ok(answer)
     }
 
     /// Stage 4: the update check (over a connection that cannot verify the
@@ -434,7 +475,16 @@ impl Phone<'_> {
         let path = if path.is_empty() { "/" } else { path };
         let addr = self.address_of(&HostPort::new(host, port)).await?;
         let mut tcp = net::connect(self.source, addr).await?;
+        self.wire(crate::Direction::Sent, || {
+            format!("GET http://{authority}{path}")
+        });
         let a = net::exchange(&mut tcp, "GET", authority, path, &[], b"", Body::Count).await?;
+        self.wire(crate::Direction::Received, || {
+            format!(
+                "HTTP {}: {} bytes (counted, not kept)",
+                a.status, a.body_len
+            )
+        });
         if !(200..300).contains(&a.status) {
             return fail(
                 FailureKind::HttpStatus(a.status),
@@ -458,6 +508,9 @@ impl Phone<'_> {
         let mut tcp = net::connect(self.source, addr).await?;
         let action = format!("\"{ROOT_CHAIN_SOAP_ACTION}\"");
         let host = format!("{}:{}", server.host, server.port);
+        self.wire(crate::Direction::Sent, || {
+            format!("POST http://{host}{CERTPROV_PATH} ({addr})\nSOAPAction: {action}\n\n{body}")
+        });
         let a = net::exchange(
             &mut tcp,
             "POST",
@@ -468,6 +521,7 @@ impl Phone<'_> {
             Body::Keep(self.cfg.max_body),
         )
         .await?;
+        self.wire(crate::Direction::Received, || trace_answer(&a));
         if !(200..300).contains(&a.status) {
             soap_answer("root chain", &a)?;
             return fail(FailureKind::HttpStatus(a.status), "root chain");

@@ -1,0 +1,66 @@
+//! `phonestorm bootstrap`: one phone, a trace of every stage with what it
+//! sent and what came back, the PIN never shown, exit 0 when it signed in
+//! and 1 with the failing stage when it did not.
+
+use crate::phonestorm;
+
+#[test]
+fn traces_every_stage_and_masks_the_pin() {
+    let out = phonestorm(&["bootstrap", "--ext", "50007", "--pin", "13579"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for stage in [
+        "vlan",
+        "dhcp",
+        "ntp",
+        "dns",
+        "update",
+        "root_chain",
+        "web_ticket",
+        "certificate",
+        "register",
+    ] {
+        assert!(
+            text.contains(&format!("] {stage:<11} ok in")),
+            "{stage} not ok:\n{text}"
+        );
+    }
+    // What went out and what came back, per protocol.
+    for wire in [
+        "DHCP Inform",
+        "SNTP reply",
+        "DNS Srv _sipinternaltls._tcp.contoso.com",
+        "GetAndPublishCert",
+        "REGISTER sip:contoso.com SIP/2.0",
+        "SIP/2.0 200 OK",
+    ] {
+        assert!(text.contains(wire), "{wire} missing:\n{text}");
+    }
+    assert!(!text.contains("13579"), "the PIN leaked into the trace");
+    assert!(text.contains("result: signed in"), "{text}");
+}
+
+#[test]
+fn wrong_pin_fails_at_web_ticket_with_exit_1() {
+    let out = phonestorm(&[
+        "bootstrap",
+        "--ext",
+        "50007",
+        "--pin",
+        "0000",
+        "--set",
+        "stages.web_ticket.retry.attempts=1",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("result: failed at web_ticket: diag_28020"),
+        "{text}"
+    );
+    assert!(!text.contains("0000<"), "the PIN leaked into the trace");
+}
