@@ -192,3 +192,54 @@ fn every_shipped_scenario_validates() {
         "smoke, monday-morning, power-restore, firmware-rollout, steady-state"
     );
 }
+
+/// The abort rule protects a pool: when sign-ins fail hard (here every PIN
+/// is wrong), the run stops early, says why, and exits 1.
+#[test]
+fn abort_rule_stops_a_failing_run_with_exit_1() {
+    let report = temp("aborted.json");
+    let out = phonestorm(&[
+        "run",
+        SMOKE,
+        "--quiet",
+        "--report-json",
+        report.to_str().unwrap(),
+        "--set",
+        "phones.count=100",
+        "--set",
+        "arrival.rate=20",
+        "--set",
+        "phones.users.pin=\"0000\"",
+        "--set",
+        "stages.web_ticket.retry.attempts=1",
+        "--set",
+        "abort.fail_rate=0.2",
+        "--set",
+        "abort.window=\"30s\"",
+        "--set",
+        "abort.min_samples=5",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("FAIL aborted:"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    assert_eq!(r["ending"]["how"], "aborted", "{r}");
+    assert!(
+        r["phones"]["started"].as_u64().unwrap() < 100,
+        "arrivals stopped early: {r}"
+    );
+    assert!(
+        r["stages"]["web_ticket"]["failures"]["diag_28020"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{r}"
+    );
+}
