@@ -45,6 +45,28 @@ pub(crate) struct ValidateArgs {
     sets: Vec<String>,
 }
 
+/// Shows the key pool filling up (RSA key generation takes tens of
+/// milliseconds a key), as a bar on a terminal and not at all otherwise.
+fn key_progress(show: bool) -> Arc<dyn Fn(u32, u32) + Send + Sync> {
+    if !show {
+        return Arc::new(|_, _| {});
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "phonestorm: key pool {bar:30} {pos}/{len} RSA keys",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Arc::new(move |made, of| {
+        bar.set_length(u64::from(of));
+        bar.set_position(u64::from(made));
+        if made == of {
+            bar.finish_and_clear();
+        }
+    })
+}
+
 /// What a run concluded: exit 0, or exit 1 with the reasons.
 pub(crate) struct Verdict(pub(crate) Vec<String>);
 
@@ -78,7 +100,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         // Watch Ctrl-C before the costly preparation (key pool, mock), so an
         // early Ctrl-C also ends in a report rather than a killed process.
         let stop = phonestorm_engine::run::stop_on_ctrl_c();
-        let fleet = Fleet::prepare(&scenario)
+        let fleet = Fleet::prepare_with_progress(&scenario, key_progress(settings.progress))
             .await
             .map_err(|e| Usage(e.to_string()))?;
         let fleet = Arc::new(fleet);

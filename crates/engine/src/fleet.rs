@@ -51,6 +51,15 @@ impl Fleet {
     /// identities, and makes the key pool (off the async threads: it is the
     /// one costly step before a run).
     pub async fn prepare(s: &Scenario) -> Result<Fleet> {
+        Self::prepare_with_progress(s, Arc::new(|_, _| {})).await
+    }
+
+    /// As [`Fleet::prepare`], calling `progress(made, of)` as the key pool
+    /// fills (the one step before a run that takes a while).
+    pub async fn prepare_with_progress(
+        s: &Scenario,
+        progress: Arc<dyn Fn(u32, u32) + Send + Sync>,
+    ) -> Result<Fleet> {
         let (target, mock) = match &s.target {
             Target::Mock { config } => {
                 let cfg = match config {
@@ -92,10 +101,11 @@ impl Fleet {
         let config = phone_config(s, target)?;
         let identities = identities(s)?;
         let cfg_for_keys = config.clone();
-        let shared = tokio::task::spawn_blocking(move || Shared::new(&cfg_for_keys))
-            .await
-            .map_err(|e| setup(format!("key pool: {e}")))?
-            .map_err(|e| setup(format!("phones: {e}")))?;
+        let shared =
+            tokio::task::spawn_blocking(move || Shared::with_progress(&cfg_for_keys, &*progress))
+                .await
+                .map_err(|e| setup(format!("key pool: {e}")))?
+                .map_err(|e| setup(format!("phones: {e}")))?;
         Ok(Fleet {
             identities,
             config,

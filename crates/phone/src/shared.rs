@@ -62,11 +62,21 @@ impl Shared {
     /// a while (tens of milliseconds per RSA-2048 key), so call it once at
     /// start, off the async threads if the pool is large.
     pub fn new(config: &PhoneConfig) -> Result<Self> {
+        Self::with_progress(config, &|_, _| {})
+    }
+
+    /// As [`Shared::new`], calling `progress(made, of)` after each key of
+    /// the pool, so a command line can show how far key generation is.
+    pub fn with_progress(config: &PhoneConfig, progress: &dyn Fn(u32, u32)) -> Result<Self> {
         config.validate()?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(phone_provider());
         let keys = match config.keys {
             KeySource::Pool(n) => (0..n)
-                .map(|_| PhoneKey::generate(config.key_bits, &provider).map(Arc::new))
+                .map(|i| {
+                    let k = PhoneKey::generate(config.key_bits, &provider).map(Arc::new);
+                    progress(i + 1, n);
+                    k
+                })
                 .collect::<Result<Vec<_>>>()?,
             KeySource::Fresh => Vec::new(),
         };
@@ -180,6 +190,25 @@ impl Shared {
 }
 
 /// A new RSA key of `bits` bits.
+/// The crypto provider phones use: aws-lc-rs, with the SHA-256 cipher
+/// suites offered first. Lync-era phones offered AES-128 suites first, and
+/// SHA-256 has hardware help on current CPUs where SHA-384 (whose HKDF
+/// otherwise runs on every TLS 1.3 handshake) has none, so this is both
+/// nearer the phones and cheaper for the harness.
+fn phone_provider() -> CryptoProvider {
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    p.cipher_suites.sort_by_key(|s| {
+        use rustls::CipherSuite as C;
+        matches!(
+            s.suite(),
+            C::TLS13_AES_256_GCM_SHA384
+                | C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+                | C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        )
+    });
+    p
+}
+
 /// A phone's RSA key, parsed once into both forms it is used in: rcgen's,
 /// to sign the CSR, and rustls's, to sign the client CertificateVerify.
 /// Parsing a PKCS#8 RSA key runs aws-lc's consistency check, which costs
