@@ -127,6 +127,8 @@ pub(crate) struct Phone<'a> {
     /// The user certificate (DER) and its key (PKCS#8 DER).
     pub(crate) cert: Option<(Vec<u8>, Arc<crate::shared::PhoneKey>)>,
     pub(crate) registration: Option<Registration>,
+    /// The HTTPS connection kept between web service calls.
+    pub(crate) web_conn: Option<crate::stages::WebConn>,
     /// The recorder, only when it asked for the wire trace.
     pub(crate) trace: Option<&'a dyn Recorder>,
     /// The stage running now, for the trace.
@@ -142,6 +144,7 @@ impl<'a> Phone<'a> {
     ) -> Self {
         Phone {
             trace: recorder.tracing().then_some(recorder),
+            web_conn: None,
             stage: Stage::Vlan,
             id,
             cfg,

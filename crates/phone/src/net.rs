@@ -109,9 +109,14 @@ pub(crate) struct Answer {
     pub(crate) retry_after: Option<u32>,
     pub(crate) body: Vec<u8>,
     pub(crate) body_len: u64,
+    /// The body's end was known (a length or the last chunk) and the server
+    /// did not say `Connection: close`: the connection can carry another
+    /// request.
+    pub(crate) reusable: bool,
 }
 
-/// One request with `Connection: close`, and its answer.
+/// One request and its answer; with `keep_alive` the connection may serve
+/// the next request ([`Answer::reusable`] says whether it can).
 #[allow(clippy::too_many_arguments)] // an HTTP request has this many parts
 pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
@@ -121,9 +126,11 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     headers: &[(&str, &str)],
     body: &[u8],
     keep: Body,
+    keep_alive: bool,
 ) -> Result<Answer, Failure> {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (n, v) in headers {
@@ -140,7 +147,9 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|e| io_failure("http send", &e))?;
     io.flush().await.map_err(|e| io_failure("http send", &e))?;
     drop(raw);
-    read_answer(io, keep).await
+    let mut a = read_answer(io, keep).await?;
+    a.reusable &= keep_alive;
+    Ok(a)
 }
 
 fn parse_failure(detail: impl Into<String>) -> Failure {
@@ -191,6 +200,7 @@ async fn read_answer<S: AsyncRead + Unpin>(io: &mut S, keep: Body) -> Result<Ans
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
+    let mut server_closes = false;
     for line in lines {
         let Some((n, v)) = line.split_once(':') else {
             return Err(parse_failure("http header without a colon"));
@@ -204,6 +214,8 @@ async fn read_answer<S: AsyncRead + Unpin>(io: &mut S, keep: Body) -> Result<Ans
             answer.diagnostics = Some(v.to_owned());
         } else if n.eq_ignore_ascii_case("retry-after") {
             answer.retry_after = v.parse().ok();
+        } else if n.eq_ignore_ascii_case("connection") {
+            server_closes = v.to_ascii_lowercase().contains("close");
         }
     }
     let rest = buf.split_off(head_end + 4);
@@ -236,6 +248,7 @@ async fn read_answer<S: AsyncRead + Unpin>(io: &mut S, keep: Body) -> Result<Ans
     }
     answer.body = body.out;
     answer.body_len = body.len;
+    answer.reusable = !server_closes && (chunked || length.is_some());
     Ok(answer)
 }
 

@@ -337,8 +337,12 @@ impl Phone<'_> {
             .with_root_certificates(trust.roots.clone());
         let mut config = match &self.cert {
             Some((cert, key)) => {
-                let mut chain = vec![CertificateDer::from(cert.clone())];
-                chain.extend(trust.chain.iter().cloned());
+                // Only the user's certificate: the registrar holds the CA
+                // that issued it (RFC 8446 4.4.2 lets the sender omit the
+                // trust anchor), and a held phone keeps this chain for the
+                // life of its connection, so a CA copy per phone is memory
+                // spent for nothing.
+                let chain = vec![CertificateDer::from(cert.clone())];
                 // The key was parsed once, in the pool; only the chain is new.
                 let certified = rustls::sign::CertifiedKey::new(chain, key.tls.clone());
                 builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(

@@ -40,6 +40,15 @@ const WEBTICKET_PATH: &str = "/WebTicket/WebTicketService.svc";
 /// Bytes of requestor entropy for the proof key (256 bits, the key size asked).
 const ENTROPY_BYTES: usize = 32;
 
+/// A kept HTTPS connection to the web services.
+pub(crate) struct WebConn {
+    /// `host:port` it goes to.
+    host: Box<str>,
+    /// The TLS configuration it was made with.
+    config: std::sync::Arc<rustls::ClientConfig>,
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+}
+
 /// An HTTP answer as the trace shows it: status, diagnostics, and the
 /// body's first few kilobytes.
 fn trace_answer(a: &net::Answer) -> String {
@@ -361,8 +370,6 @@ impl Phone<'_> {
         body: &str,
     ) -> Step<net::Answer> {
         let addr = self.address_of(server).await?;
-        let tcp = net::connect(self.source, addr).await?;
-        let mut tls = net::tls(config, &server.host, tcp).await?;
         let quoted = action.map(|a| format!("\"{a}\""));
         let mut headers = vec![("Content-Type", CONTENT_TYPE)];
         if let Some(q) = &quoted {
@@ -375,17 +382,62 @@ impl Phone<'_> {
                 quoted.as_deref().unwrap_or("-")
             )
         });
-        let answer = net::exchange(
-            &mut tls,
-            "POST",
-            &host,
-            path,
-            &headers,
-            body.as_bytes(),
-            Body::Keep(self.cfg.max_body),
-        )
-        .await?;
+        // The web ticket, ResolveUser and GetAndPublishCert go to one
+        // server one after the other: keep the connection, as an HTTP/1.1
+        // client does, rather than a TCP and TLS handshake for each. Only a
+        // connection made with the same TLS configuration (so the same
+        // verification) to the same server is reused.
+        let cached = self
+            .web_conn
+            .take()
+            .filter(|c| *c.host == *host && std::sync::Arc::ptr_eq(&c.config, &config));
+        let max = self.cfg.max_body;
+        macro_rules! exchange {
+            ($tls:expr) => {
+                net::exchange(
+                    $tls,
+                    "POST",
+                    &host,
+                    path,
+                    &headers,
+                    body.as_bytes(),
+                    Body::Keep(max),
+                    true,
+                )
+            };
+        }
+        let (answer, tls) = match cached {
+            Some(mut c) => match exchange!(&mut c.tls).await {
+                Ok(a) => (a, c.tls),
+                // The server closed the idle connection: one fresh try.
+                Err(_) => {
+                    let mut tls = net::tls(
+                        config.clone(),
+                        &server.host,
+                        net::connect(self.source, addr).await?,
+                    )
+                    .await?;
+                    (exchange!(&mut tls).await?, tls)
+                }
+            },
+            None => {
+                let mut tls = net::tls(
+                    config.clone(),
+                    &server.host,
+                    net::connect(self.source, addr).await?,
+                )
+                .await?;
+                (exchange!(&mut tls).await?, tls)
+            }
+        };
         self.wire(crate::Direction::Received, || trace_answer(&answer));
+        if answer.reusable {
+            self.web_conn = Some(WebConn {
+                host: host.into(),
+                config,
+                tls,
+            });
+        }
         Ok(answer)
     }
 
@@ -478,7 +530,17 @@ impl Phone<'_> {
         self.wire(crate::Direction::Sent, || {
             format!("GET http://{authority}{path}")
         });
-        let a = net::exchange(&mut tcp, "GET", authority, path, &[], b"", Body::Count).await?;
+        let a = net::exchange(
+            &mut tcp,
+            "GET",
+            authority,
+            path,
+            &[],
+            b"",
+            Body::Count,
+            false,
+        )
+        .await?;
         self.wire(crate::Direction::Received, || {
             format!(
                 "HTTP {}: {} bytes (counted, not kept)",
@@ -519,6 +581,7 @@ impl Phone<'_> {
             &[("Content-Type", CONTENT_TYPE), ("SOAPAction", &action)],
             body.as_bytes(),
             Body::Keep(self.cfg.max_body),
+            false,
         )
         .await?;
         self.wire(crate::Direction::Received, || trace_answer(&a));
@@ -682,6 +745,8 @@ impl Phone<'_> {
         };
         self.sip_uri = Some(sip_uri);
         self.cert = Some((cert, key));
+        // The web services are done with: let the connection go.
+        self.web_conn = None;
         // The ticket has done its job; a held phone keeps no copy.
         self.ticket = None;
         Ok(())
