@@ -38,10 +38,13 @@ runner=$!
 # Sample the harness's resident memory once a second (the `time` wrapper's
 # child is the harness).
 peak_held=0
+base=0
 while kill -0 $runner 2>/dev/null; do
   pid=$(pgrep -P $runner -x phonestorm || true)
   if [ -n "$pid" ]; then
     rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+    # The first sample, taken before many phones exist, is the baseline.
+    [ "$base" -eq 0 ] && base=${rss:-0}
     [ "${rss:-0}" -gt "$peak_held" ] && peak_held=$rss
   fi
   sleep 1
@@ -51,11 +54,12 @@ cat "$out/table"
 read -r user sys maxrss < "$out/time"
 registered=$(jq '.phones.registered' "$out/report.json")
 duration=$(jq '.duration_s' "$out/report.json")
-python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" <<'PY'
+python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" <<'PY'
 import sys
-user, sys_, maxrss, reg, dur = map(float, sys.argv[1:])
+user, sys_, maxrss, reg, dur, base, peak = map(float, sys.argv[1:])
 cpu = user + sys_
 print(f"harness: {cpu:.1f} s CPU ({user:.1f} user + {sys_:.1f} sys) over {dur:.0f} s, peak RSS {maxrss/1024:.0f} MiB")
 if reg:
     print(f"registered phones: {reg:.0f}; CPU per sign-in: {cpu/reg*1000:.2f} ms; peak RSS per phone: {maxrss*1024/reg/1024:.1f} KiB")
+    print(f"resident memory: {base/1024:.0f} MiB at start, {peak/1024:.0f} MiB at peak: {(peak-base)/reg:.1f} KiB per registered phone above the start")
 PY
