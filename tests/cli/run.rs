@@ -11,6 +11,13 @@ use crate::phonestorm;
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml");
 
+/// Reads a JSON report and removes the file.
+fn take_report(path: &std::path::Path) -> serde_json::Value {
+    let r = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(path);
+    r
+}
+
 fn temp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("phonestorm-run-{}-{name}", std::process::id()))
 }
@@ -31,9 +38,7 @@ fn smoke_signs_in_every_phone_through_every_stage() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&report);
+    let r = take_report(&report);
     assert_eq!(r["phones"]["scheduled"], 100);
     assert_eq!(r["phones"]["registered"], 100);
     assert_eq!(r["phones"]["failed"], 0);
@@ -156,9 +161,7 @@ fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
         Some(1),
         "an interrupted run is not a success"
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&report);
+    let r = take_report(&report);
     assert_eq!(r["ending"]["how"], "stopped", "{r}");
     let started = r["phones"]["started"].as_u64().unwrap();
     assert!(
@@ -227,9 +230,7 @@ fn abort_rule_stops_a_failing_run_with_exit_1() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("FAIL aborted:"), "{text}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&report);
+    let r = take_report(&report);
     assert_eq!(r["ending"]["how"], "aborted", "{r}");
     assert!(
         r["phones"]["started"].as_u64().unwrap() < 100,

@@ -406,27 +406,17 @@ impl Phone<'_> {
                 )
             };
         }
-        let (answer, tls) = match cached {
-            Some(mut c) => match exchange!(&mut c.tls).await {
-                Ok(a) => (a, c.tls),
-                // The server closed the idle connection: one fresh try.
-                Err(_) => {
-                    let mut tls = net::tls(
-                        config.clone(),
-                        &server.host,
-                        net::connect(self.source, addr).await?,
-                    )
-                    .await?;
-                    (exchange!(&mut tls).await?, tls)
-                }
-            },
+        let reused = match cached {
+            Some(mut c) => exchange!(&mut c.tls).await.ok().map(|a| (a, c.tls)),
+            None => None,
+        };
+        let (answer, tls) = match reused {
+            Some(done) => done,
+            // No kept connection, or the server closed it while it was
+            // idle: a fresh one.
             None => {
-                let mut tls = net::tls(
-                    config.clone(),
-                    &server.host,
-                    net::connect(self.source, addr).await?,
-                )
-                .await?;
+                let tcp = net::connect(self.source, addr).await?;
+                let mut tls = net::tls(config.clone(), &server.host, tcp).await?;
                 (exchange!(&mut tls).await?, tls)
             }
         };
