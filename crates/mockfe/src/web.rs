@@ -33,7 +33,7 @@ use phonestorm_proto::soap::wstrust::{
     Lifetime, ProofToken, RequestSecurityToken, RequestSecurityTokenResponse, SamlAssertion,
     TOKEN_TYPE_SAML11,
 };
-use phonestorm_proto::soap::{NS_SAML1, NS_WSSE};
+use phonestorm_proto::soap::{NS_SAML1, NS_WSSE, xs_datetime};
 use rand::RngExt;
 
 use crate::ca::{CsrRefusal, MockCa};
@@ -638,22 +638,6 @@ fn bucket(identity: &str) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// `xs:dateTime` in UTC, whole seconds, as WS-Security timestamps are written.
-fn xs_datetime(since_epoch: Duration) -> String {
-    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(0);
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn soap(status: StatusCode, body: String) -> Answer {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
@@ -771,13 +755,5 @@ mod tests {
             .count();
         assert!((2000..3000).contains(&below), "{below}");
         assert_eq!(bucket("abc"), bucket("abc"));
-    }
-
-    #[test]
-    fn xs_datetime_is_utc_seconds() {
-        assert_eq!(
-            xs_datetime(Duration::from_secs(1_700_000_000)),
-            "2023-11-14T22:13:20Z"
-        );
     }
 }

@@ -34,16 +34,5 @@ pub fn ntp_now() -> Option<NtpTimestamp> {
 /// `xs:dateTime` in UTC, whole seconds, `offset` after now: the form
 /// WS-Security timestamps use.
 pub fn xs_datetime(offset: Duration) -> String {
-    let secs = i64::try_from((wall() + offset).as_secs()).unwrap_or(0);
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    phonestorm_proto::soap::xs_datetime(wall() + offset)
 }

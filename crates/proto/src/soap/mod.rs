@@ -67,6 +67,27 @@ pub const NS_WSTEP: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enr
 /// WS-Security 1.0 `EncodingType` of base64 binary security tokens.
 pub const ENCODING_BASE64: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#Base64Binary";
 
+/// `xs:dateTime` in UTC with whole seconds (`2023-11-14T22:13:20Z`), the
+/// form WS-Security timestamps and SAML conditions are written in, for a
+/// time given as its distance from the Unix epoch (the caller reads the
+/// clock). Times before the epoch or past year 9999 come out as the epoch.
+pub fn xs_datetime(since_unix_epoch: std::time::Duration) -> String {
+    let t = i64::try_from(since_unix_epoch.as_secs())
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .filter(|t| t.year() <= 9999)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Decodes `xs:base64Binary` text, which may hold XML whitespace (line
 /// breaks every 64 or 76 characters are common).
 pub(crate) fn decode_base64(text: &str, what: &'static str, at: usize) -> Result<Vec<u8>> {
@@ -186,6 +207,23 @@ pub fn fuzz_roundtrip(data: &[u8]) -> std::result::Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// XML Schema 1.0 part 2, 3.2.7 dateTime: `yyyy-mm-ddThh:mm:ss` with a
+    /// `Z` for UTC.
+    #[test]
+    fn xml_schema_3_2_7_datetime_in_utc() {
+        use std::time::Duration;
+        assert_eq!(
+            super::xs_datetime(Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(super::xs_datetime(Duration::ZERO), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::xs_datetime(Duration::from_secs(u64::MAX)),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 
