@@ -563,11 +563,8 @@ impl Router for WebRouter {
                     .await
             }
             (&Method::POST, paths::CERTPROV) if soap_action.ends_with("/GetAndPublishCert") => {
-                if !req.tls {
-                    return Reply::Response(text(
-                        StatusCode::FORBIDDEN,
-                        "GetAndPublishCert requires HTTPS",
-                    ));
+                if let Some(refusal) = needs_tls(&req, "GetAndPublishCert") {
+                    return refusal;
                 }
                 w.through(
                     "certificate",
@@ -577,11 +574,8 @@ impl Router for WebRouter {
                 .await
             }
             (&Method::POST, paths::CERTPROV) if soap_action.ends_with("/ResolveUser") => {
-                if !req.tls {
-                    return Reply::Response(text(
-                        StatusCode::FORBIDDEN,
-                        "ResolveUser requires HTTPS",
-                    ));
+                if let Some(refusal) = needs_tls(&req, "ResolveUser") {
+                    return refusal;
                 }
                 w.through("certificate", &st.certificate, async {
                     w.resolve_user(&req.body)
@@ -594,11 +588,8 @@ impl Router for WebRouter {
             }
             (&Method::POST, paths::WEBTICKET)
             | (&Method::POST, "/webticket/webticketservice.svc/pin") => {
-                if !req.tls {
-                    return Reply::Response(text(
-                        StatusCode::FORBIDDEN,
-                        "the Web Ticket service requires HTTPS",
-                    ));
+                if let Some(refusal) = needs_tls(&req, "the Web Ticket service") {
+                    return refusal;
                 }
                 w.through("web_ticket", &st.web_ticket, async {
                     w.web_ticket(&req.body)
@@ -614,6 +605,17 @@ impl Router for WebRouter {
             _ => Reply::Response(text(StatusCode::NOT_FOUND, "not found")),
         }
     }
+}
+
+/// PINs, tickets and certificates travel only over TLS: the same request
+/// over plain HTTP is refused, as IIS refuses an SSL-required path (403).
+fn needs_tls(req: &Request, what: &str) -> Option<Reply> {
+    (!req.tls).then(|| {
+        Reply::Response(text(
+            StatusCode::FORBIDDEN,
+            &format!("{what} requires HTTPS"),
+        ))
+    })
 }
 
 fn chance(share: f64) -> bool {
