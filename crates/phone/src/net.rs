@@ -152,6 +152,21 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(a)
 }
 
+/// Reads what the connection has into `into`; the end of the stream here
+/// is the failure `eof` makes.
+async fn fill<S: AsyncRead + Unpin>(
+    io: &mut S,
+    into: &mut Vec<u8>,
+    eof: impl FnOnce() -> Failure,
+) -> Result<(), Failure> {
+    into.reserve(4096);
+    let n = io
+        .read_buf(into)
+        .await
+        .map_err(|e| io_failure("http read", &e))?;
+    if n == 0 { Err(eof()) } else { Ok(()) }
+}
+
 fn parse_failure(detail: impl Into<String>) -> Failure {
     Failure::new(FailureKind::Parse, detail)
 }
@@ -166,17 +181,13 @@ async fn read_answer<S: AsyncRead + Unpin>(io: &mut S, keep: Body) -> Result<Ans
         if buf.len() > MAX_HEAD {
             return Err(parse_failure("http head too long"));
         }
-        let n = io
-            .read(&mut chunk)
-            .await
-            .map_err(|e| io_failure("http read", &e))?;
-        if n == 0 {
-            return Err(Failure::new(
+        fill(io, &mut buf, || {
+            Failure::new(
                 FailureKind::Refused,
                 "connection closed before an http answer",
-            ));
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            )
+        })
+        .await?;
     };
     let head = std::str::from_utf8(buf.get(..head_end).unwrap_or_default())
         .map_err(|_| parse_failure("http head is not utf-8"))?;
@@ -277,7 +288,6 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     mut pending: Vec<u8>,
     body: &mut BodyReader,
 ) -> Result<(), Failure> {
-    let mut chunk = [0u8; 4096];
     // Every chunk needs at least one read or one size line, and a body is
     // bounded by `keep` or by the stage timeout; the cap bounds the loop.
     for _ in 0..1_000_000 {
@@ -292,14 +302,7 @@ async fn read_chunked<S: AsyncRead + Unpin>(
             }
             let need = p as u64 + 2 + size + 2;
             while (pending.len() as u64) < need {
-                let n = io
-                    .read(&mut chunk)
-                    .await
-                    .map_err(|e| io_failure("http body", &e))?;
-                if n == 0 {
-                    return Err(parse_failure("chunked body cut short"));
-                }
-                pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                fill(io, &mut pending, || parse_failure("chunked body cut short")).await?;
                 if let Body::Keep(max) = body.keep
                     && pending.len() > max + MAX_HEAD
                 {
@@ -315,14 +318,7 @@ async fn read_chunked<S: AsyncRead + Unpin>(
         if pending.len() > MAX_HEAD {
             return Err(parse_failure("chunk size line too long"));
         }
-        let n = io
-            .read(&mut chunk)
-            .await
-            .map_err(|e| io_failure("http body", &e))?;
-        if n == 0 {
-            return Err(parse_failure("chunked body cut short"));
-        }
-        pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        fill(io, &mut pending, || parse_failure("chunked body cut short")).await?;
     }
     Err(parse_failure("too many chunks"))
 }

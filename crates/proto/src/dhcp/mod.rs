@@ -402,29 +402,37 @@ pub struct Request {
     pub parameter_request_list: Vec<u8>,
 }
 
+/// The message type of `msg`, checked against its BOOTP op and the types
+/// that side of the exchange sends.
+fn kind_of(
+    msg: &Message,
+    op: Opcode,
+    allowed: &[MessageType],
+    refusal: &str,
+) -> Result<MessageType> {
+    if msg.opcode() != op {
+        return Err(Error::invalid_at(WHAT, 0, format!("not a {op:?}")));
+    }
+    let kind = msg
+        .opts()
+        .msg_type()
+        .ok_or_else(|| Error::invalid(WHAT, "no message type"))?;
+    if !allowed.contains(&kind) {
+        return Err(Error::invalid(WHAT, format!("{kind:?} is {refusal}")));
+    }
+    Ok(kind)
+}
+
 impl Request {
     /// Reads a client message; refuses replies and server message types.
     pub fn from_message(msg: &Message) -> Result<Self> {
-        if msg.opcode() != Opcode::BootRequest {
-            return Err(Error::invalid_at(WHAT, 0, "not a BOOTREQUEST"));
-        }
-        let kind = msg
-            .opts()
-            .msg_type()
-            .ok_or_else(|| Error::invalid(WHAT, "no message type"))?;
-        if !matches!(
-            kind,
-            MessageType::Discover
-                | MessageType::Request
-                | MessageType::Decline
-                | MessageType::Release
-                | MessageType::Inform
-        ) {
-            return Err(Error::invalid(
-                WHAT,
-                format!("{kind:?} is not a client message"),
-            ));
-        }
+        use MessageType as M;
+        let kind = kind_of(
+            msg,
+            Opcode::BootRequest,
+            &[M::Discover, M::Request, M::Decline, M::Release, M::Inform],
+            "not a client message",
+        )?;
         let opts = msg.opts();
         Ok(Request {
             kind,
@@ -585,22 +593,13 @@ pub struct Reply {
 impl Reply {
     /// Reads a server message; refuses requests and client message types.
     pub fn from_message(msg: &Message) -> Result<Self> {
-        if msg.opcode() != Opcode::BootReply {
-            return Err(Error::invalid_at(WHAT, 0, "not a BOOTREPLY"));
-        }
-        let kind = msg
-            .opts()
-            .msg_type()
-            .ok_or_else(|| Error::invalid(WHAT, "no message type"))?;
-        if !matches!(
-            kind,
-            MessageType::Offer | MessageType::Ack | MessageType::Nak
-        ) {
-            return Err(Error::invalid(
-                WHAT,
-                format!("{kind:?} is not OFFER, ACK or NAK"),
-            ));
-        }
+        use MessageType as M;
+        let kind = kind_of(
+            msg,
+            Opcode::BootReply,
+            &[M::Offer, M::Ack, M::Nak],
+            "not OFFER, ACK or NAK",
+        )?;
         Ok(Reply {
             kind,
             xid: msg.xid(),
