@@ -11,6 +11,21 @@ pub(crate) async fn start(mut cfg: MockConfig) -> Running {
     phonestorm_mockfe::start(cfg).await.expect("mock starts")
 }
 
+/// Waits (boundedly) until the mock's `/metrics` page contains `line`, and
+/// returns the page. Each datagram is served by its own task, so a counter
+/// can trail the answer to a later datagram by the first one's service
+/// time: asserting on it at once would race.
+pub(crate) async fn metrics_with(mock: &Running, line: &str) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let page = String::from_utf8(mock.metrics.render()).unwrap();
+        if page.contains(line) || tokio::time::Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A generous bound for any single exchange on loopback: a test that hits
 /// it has found a hang, not a slow machine.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(10);

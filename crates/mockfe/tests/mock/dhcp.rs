@@ -12,7 +12,7 @@ use phonestorm_proto::dhcp::{
 };
 use tokio::net::UdpSocket;
 
-use crate::common::{PATIENCE, start};
+use crate::common::{PATIENCE, metrics_with, start};
 
 struct RelayAgent {
     sock: UdpSocket,
@@ -128,7 +128,11 @@ async fn wrong_address_is_refused_and_garbage_dropped() {
         )
         .await;
     assert_eq!(Reply::from_message(&nak).unwrap().kind, MessageType::Nak);
-    let m = String::from_utf8(mock.metrics.render()).unwrap();
+    let m = metrics_with(
+        &mock,
+        r#"phonestorm_mock_malformed_total{kind="invalid",service="dhcp"} 1"#,
+    )
+    .await;
     assert!(
         m.contains(r#"phonestorm_mock_malformed_total{kind="invalid",service="dhcp"} 1"#),
         "{m}"
@@ -165,19 +169,6 @@ async fn drop_fault_silences_the_server() {
     // The drops are counted by the receive loop, which may still be
     // running: wait for all three, boundedly.
     let want = r#"phonestorm_mock_faults_total{kind="drop",service="dhcp"} 3"#;
-    for _ in 0..100 {
-        if String::from_utf8(mock.metrics.render())
-            .unwrap()
-            .contains(want)
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(
-        String::from_utf8(mock.metrics.render())
-            .unwrap()
-            .contains(want)
-    );
+    assert!(metrics_with(&mock, want).await.contains(want));
     mock.shutdown().await;
 }

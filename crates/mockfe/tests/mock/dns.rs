@@ -7,7 +7,7 @@ use phonestorm_proto::dns::{self, Outcome, QueryOptions, Question, Service, SrvT
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::common::{PATIENCE, start, tool};
+use crate::common::{PATIENCE, metrics_with, start, tool};
 
 async fn ask_udp(server: std::net::SocketAddr, q: &Question, id: u16) -> Outcome {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -129,7 +129,11 @@ async fn tcp_on_the_same_port_and_garbage_is_dropped() {
     };
     assert_eq!(a.srv[0].port, mock.endpoints.sip_tls.port());
 
-    let m = String::from_utf8(mock.metrics.render()).unwrap();
+    let m = metrics_with(
+        &mock,
+        r#"phonestorm_mock_malformed_total{kind="invalid",service="dns"} 1"#,
+    )
+    .await;
     assert!(
         m.contains(r#"phonestorm_mock_malformed_total{kind="invalid",service="dns"} 1"#),
         "{m}"

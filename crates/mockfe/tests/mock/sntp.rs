@@ -5,7 +5,7 @@ use phonestorm_mockfe::MockConfig;
 use phonestorm_proto::sntp::{self, NtpTimestamp, Reply};
 use tokio::net::UdpSocket;
 
-use crate::common::{PATIENCE, start};
+use crate::common::{PATIENCE, metrics_with, start};
 
 #[allow(clippy::disallowed_methods)] // the test's own reference clock
 fn now() -> NtpTimestamp {
@@ -43,7 +43,11 @@ async fn reply_passes_the_client_checks() {
         }
         other => panic!("{other:?}"),
     }
-    let m = String::from_utf8(mock.metrics.render()).unwrap();
+    let m = metrics_with(
+        &mock,
+        r#"phonestorm_mock_malformed_total{kind="invalid",service="sntp"} 2"#,
+    )
+    .await;
     assert!(
         m.contains(r#"phonestorm_mock_malformed_total{kind="invalid",service="sntp"} 2"#),
         "{m}"
