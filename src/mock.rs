@@ -29,6 +29,13 @@ pub(crate) struct Args {
     /// the like; phones download it themselves as the root chain.
     #[arg(long, value_name = "FILE")]
     ca_out: Option<PathBuf>,
+    /// Write the pool's TLS material into this directory: `ca.pem` (the
+    /// CA), `server.pem` (server certificate then CA) and `server-key.pem`
+    /// (PKCS#8). Standard servers put in front of the mock (nginx,
+    /// Kamailio, SIPp) then present the pool's own certificate and check
+    /// phones' certificates against the CA that issued them.
+    #[arg(long, value_name = "DIR")]
+    tls_out: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -50,6 +57,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if let Some(path) = &args.ca_out {
             std::fs::write(path, pem(mock.ca.ca_der()))
                 .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if let Some(dir) = &args.tls_out {
+            write_tls(dir, &mock.ca)?;
         }
         let line = serde_json::to_string(&mock.endpoints).context("endpoints as JSON")?;
         {
@@ -80,15 +90,46 @@ async fn stopped() -> anyhow::Result<()> {
     }
 }
 
+/// The files of `--tls-out`. The key file is readable by its owner only.
+fn write_tls(dir: &std::path::Path, ca: &phonestorm_mockfe::ca::MockCa) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("ca.pem", pem(ca.ca_der()))?;
+    write(
+        "server.pem",
+        ca.server_chain().iter().map(|c| pem(c)).collect(),
+    )?;
+    let key = dir.join("server-key.pem");
+    write(
+        "server-key.pem",
+        pem_block("PRIVATE KEY", ca.server_key().secret_der()),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", key.display()))?;
+    }
+    Ok(())
+}
+
 /// A DER certificate as PEM.
 fn pem(der: &[u8]) -> String {
+    pem_block("CERTIFICATE", der)
+}
+
+/// DER as an RFC 7468 block.
+fn pem_block(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
         out.push('\n');
     }
-    out.push_str("-----END CERTIFICATE-----\n");
+    out.push_str(&format!("-----END {label}-----\n"));
     out
 }

@@ -22,6 +22,8 @@ fn prints_endpoints_serves_and_stops_on_signal() {
             "--ca-out",
         ])
         .arg(&ca)
+        .arg("--tls-out")
+        .arg(dir.join("tls"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -42,6 +44,8 @@ fn prints_endpoints_serves_and_stops_on_signal() {
             .unwrap()
             .starts_with("-----BEGIN CERTIFICATE-----")
     );
+
+    tls_out_is_a_usable_server_identity(&dir.join("tls"), &ca);
 
     // The metrics endpoint answers, with the mock's own series.
     let metrics: std::net::SocketAddr = ep["metrics"].as_str().unwrap().parse().unwrap();
@@ -74,6 +78,33 @@ fn prints_endpoints_serves_and_stops_on_signal() {
     };
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--tls-out` wrote a chain ending in the CA and the key that goes with
+/// its first certificate: what nginx or Kamailio would load.
+fn tls_out_is_a_usable_server_identity(dir: &std::path::Path, ca: &std::path::Path) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let root = CertificateDer::from_pem_file(ca).unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[1], root, "server.pem ends with the CA of ca.pem");
+    assert_eq!(
+        CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap(),
+        root
+    );
+    let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // with_single_cert refuses a key that does not match the certificate.
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
 }
 
 #[test]
