@@ -109,6 +109,8 @@ pub(crate) struct Phone<'a> {
     pub(crate) boot: Option<BootSettings>,
     pub(crate) voice_vlan: Option<u16>,
     pub(crate) ntp_offset: Option<i64>,
+    /// The DNS socket, opened by the first question.
+    pub(crate) dns: tokio::sync::OnceCell<crate::resolve::DnsSocket>,
     /// Names resolved so far.
     pub(crate) hosts: Vec<(Box<str>, IpAddr)>,
     /// Registrars from `_sipinternaltls._tcp`, in RFC 2782 order.
@@ -155,6 +157,7 @@ impl<'a> Phone<'a> {
             boot: None,
             voice_vlan: None,
             ntp_offset: None,
+            dns: tokio::sync::OnceCell::new(),
             hosts: Vec::new(),
             srv_tls: Vec::new(),
             restart: false,
@@ -184,6 +187,28 @@ impl<'a> Phone<'a> {
         }
     }
 
+    /// `q` to `server` over the phone's DNS socket, opened on first use
+    /// and dropped with the phone before it holds its registration. A
+    /// phone asks one server; a question to another gets a socket of its
+    /// own.
+    async fn query_dns(
+        &self,
+        server: std::net::SocketAddr,
+        q: &phonestorm_proto::dns::Question,
+    ) -> Result<phonestorm_proto::dns::Answer, Failure> {
+        use crate::resolve::{DnsSocket, query};
+        let retransmit = self.cfg.dns_retransmit;
+        let cached = self
+            .dns
+            .get_or_try_init(|| DnsSocket::open(self.source, server))
+            .await?;
+        if cached.server() == server {
+            return query(cached, self.source, q, retransmit).await;
+        }
+        let once = DnsSocket::open(self.source, server).await?;
+        query(&once, self.source, q, retransmit).await
+    }
+
     /// One DNS question, traced.
     pub(crate) async fn ask_dns(
         &self,
@@ -193,7 +218,7 @@ impl<'a> Phone<'a> {
         self.wire(crate::Direction::Sent, || {
             format!("DNS {:?} {} to {server}", q.qtype, q.name)
         });
-        let r = crate::resolve::query(self.source, server, q, self.cfg.dns_retransmit).await;
+        let r = self.query_dns(server, q).await;
         self.wire(crate::Direction::Received, || match &r {
             Ok(a) => format!(
                 "DNS answer: srv {:?}, addresses {:?}",

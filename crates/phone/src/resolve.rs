@@ -12,6 +12,7 @@ use std::time::Duration;
 use phonestorm_proto::dns::{self, Answer, Outcome, QueryOptions, Question};
 use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
 
 use crate::net::{self, io_failure};
 use crate::{Failure, FailureKind, clock};
@@ -40,29 +41,57 @@ fn failure_of(q: &Question, o: Outcome) -> Result<Answer, Failure> {
     }
 }
 
-/// Asks `server` `q`, from `source`.
-pub(crate) async fn query(
-    source: Ipv4Addr,
+/// A phone's UDP socket for DNS, connected to its server, kept for every
+/// question of one sign-in as a stub resolver keeps its socket: one
+/// socket instead of one per question saves the harness a socket, a bind
+/// and a close per question. Connecting it makes the kernel drop
+/// datagrams from anyone but the server. Each question still has its own
+/// random id (RFC 5452 section 9.2), so a late answer to an earlier
+/// question is told apart and dropped.
+#[derive(Debug)]
+pub(crate) struct DnsSocket {
     server: SocketAddr,
+    sock: UdpSocket,
+}
+
+impl DnsSocket {
+    /// A socket from `source` to `server`.
+    pub(crate) async fn open(source: Ipv4Addr, server: SocketAddr) -> Result<Self, Failure> {
+        let sock = net::udp(source).await?;
+        sock.connect(server)
+            .await
+            .map_err(|e| io_failure(&format!("dns connect {server}"), &e))?;
+        Ok(DnsSocket { server, sock })
+    }
+
+    /// The server this socket talks to.
+    pub(crate) fn server(&self) -> SocketAddr {
+        self.server
+    }
+}
+
+/// Asks the socket's server `q`, over UDP, then TCP from `source` when the
+/// answer is truncated.
+pub(crate) async fn query(
+    dns_socket: &DnsSocket,
+    source: Ipv4Addr,
     q: &Question,
     retransmit: Duration,
 ) -> Result<Answer, Failure> {
+    let DnsSocket { server, sock } = dns_socket;
+    let server = *server;
     let id: u16 = rand::rng().random();
     let bytes = dns::build_query(q, &QueryOptions::recursive(id))
         .map_err(|e| Failure::new(FailureKind::Other, format!("dns query: {e}")))?;
-    let sock = net::udp(source).await?;
     let mut buf = vec![0u8; UDP_BUF];
     for _ in 0..UDP_TRIES {
-        sock.send_to(&bytes, server)
+        sock.send(&bytes)
             .await
             .map_err(|e| io_failure("dns send", &e))?;
         let deadline = clock::now() + retransmit;
         // Datagrams that are not our answer are dropped until the deadline.
-        while let Ok(got) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
-            let (n, from) = got.map_err(|e| io_failure("dns receive", &e))?;
-            if from != server {
-                continue;
-            }
+        while let Ok(got) = tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            let n = got.map_err(|e| io_failure("dns receive", &e))?;
             match dns::parse_response(q, id, buf.get(..n).unwrap_or_default()) {
                 Ok(Outcome::Mismatch(_)) => continue,
                 Ok(Outcome::Truncated) => return query_tcp(source, server, q, &bytes, id).await,
