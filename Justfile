@@ -38,3 +38,13 @@ bench:
     cargo run --release -p phonestorm-bench --bin crypto-floor
     bench/run.sh bench/signin.toml
     bench/run.sh bench/held.toml
+
+# The interop suite against standard servers (Kamailio, SIPp, ...):
+# installs missing Debian packages, then runs tests/interop. Needs root.
+interop *args:
+    bash tests/interop/run.sh {{args}}
+
+# Side by side with the specialist tools on the same peers; figures and
+# commands in bench/README.md. Bounded counts, loopback only.
+bench-peers what="register":
+    bash bench/peers.sh {{what}}
