@@ -131,6 +131,9 @@ async fn pool(
         // Plenty of workers and a zero service time unless a test says
         // otherwise, so only the capacity test ever sees a 503.
         capacity: capacity(16, 100, 0),
+        // The certificate tests below predate TLS-DSK; the TLS-DSK tests
+        // set it back.
+        auth: crate::config::RegistrarAuth::Certificate,
         ..RegistrarConfig::default()
     };
     let mut backend = capacity(4, 100, 0);
@@ -177,6 +180,9 @@ async fn pool(
                 .into(),
             registrations: registrations.clone(),
             read_timeout,
+            dsk: Some(Arc::new(
+                dsk::DskServer::new(ca(), config.sa_lifetime).unwrap(),
+            )),
         });
         tokio::spawn(serve(
             tls,
@@ -824,10 +830,11 @@ async fn slow_fault_delays_answers() {
 
 #[tokio::test]
 async fn start_serves_sip_on_every_front_end() {
-    let cfg = crate::MockConfig {
+    let mut cfg = crate::MockConfig {
         front_ends: vec!["fe01.contoso.com".into(), "fe02.contoso.com".into()],
         ..crate::MockConfig::default()
     };
+    cfg.registrar.auth = crate::RegistrarAuth::Certificate;
     let running = crate::start(cfg).await.unwrap();
     let fes = running.endpoints.front_ends.clone();
     // User 1 is homed on fe02: fe01 redirects, fe02 signs the phone in.
