@@ -1,13 +1,15 @@
-//! Stage 9 and after: finding a registrar, REGISTER over TLS with the
-//! user's certificate, following 301s, and then staying signed in (CRLF
-//! keep-alives, re-REGISTER before expiry, sign-out).
+//! Stage 9 and after: finding a registrar, REGISTER over TLS
+//! authenticated with the user's certificate (TLS-DSK legs answered here,
+//! the scheme itself in [`crate::auth`]), following 301s, and then staying
+//! signed in (CRLF keep-alives, re-REGISTER before expiry, sign-out), every
+//! request signed and every answer checked once an SA exists.
 //!
 //! Registrars are tried in PROTOCOL.md's order: the scenario's own first,
 //! then internal SRV (TLS), option 120 (TLS), internal SRV (TCP), option
 //! 120 (TCP), external SRV (TLS). A candidate that cannot be reached moves
 //! the search on; a SIP answer ends the attempt, as it does on a phone.
-//! The held [`Registration`] keeps only the connection and the few fields
-//! a REGISTER needs, because a run may hold 100,000 of them.
+//! The held [`Registration`] keeps only the connection, the SA and the few
+//! fields a REGISTER needs, because a run may hold 100,000 of them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
