@@ -383,3 +383,145 @@ impl DskHandshake {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phonestorm_proto::sip::parse;
+
+    fn new_sa(keys: SessionKeys) -> DskSa {
+        DskSa {
+            keys,
+            opaque: "F755045D".into(),
+            realm: "SIP Communications Service".into(),
+            targetname: "fe01.contoso.com".into(),
+            version: 4,
+            cnum: 0,
+            snums: ReplayWindow::default(),
+            expires_at: clock::now() + Duration::from_secs(60),
+            fault: None,
+        }
+    }
+
+    fn answer(status: &str, info: Option<&str>) -> Message {
+        let mut text = format!(
+            "SIP/2.0 {status}\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK1\r\n\
+             From: <sip:user1@contoso.com>;tag=8c3a1f02e4;epid=01\r\n\
+             To: <sip:user1@contoso.com>;tag=ABC\r\nCall-ID: c1\r\nCSeq: 4 REGISTER\r\n\
+             Expires: 600\r\n"
+        );
+        if let Some(i) = info {
+            text.push_str(&format!("Authentication-Info: {i}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        parse(text.as_bytes()).unwrap()
+    }
+
+    /// The Authentication-Info a registrar holding `keys` puts on `m`.
+    fn server_info(keys: &SessionKeys, m: &Message, snum: u32) -> String {
+        let num = snum.to_string();
+        let text = signature_string(
+            m,
+            &SignParams {
+                scheme: "TLS-DSK",
+                rand: "1D9666D9",
+                num: &num,
+                realm: "SIP Communications Service",
+                targetname: "fe01.contoso.com",
+                version: 4,
+            },
+        )
+        .unwrap();
+        Signed {
+            opaque: "F755045D".into(),
+            realm: "SIP Communications Service".into(),
+            targetname: "fe01.contoso.com".into(),
+            rand: "1D9666D9".into(),
+            num,
+            signature: keys.sign(Side::Server, &text),
+            version: Some(4),
+        }
+        .to_info()
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn ms_sipae_3_2_5_2_rspauth_is_checked_on_every_answer() {
+        // [MS-SIPAE] 3.2.5.2: the client verifies the server's signature
+        // over the answer; a bad one, a replayed snum or a success without
+        // any signature is a failure, not an answer.
+        let material: Vec<u8> = (0u8..128).map(|b| b.wrapping_mul(7)).collect();
+        let keys = SessionKeys::from_key_material(&material, MacAlgorithm::HmacSha1).unwrap();
+        let mut sa = new_sa(keys.clone());
+        let unsigned = answer("200 OK", None);
+        let good = answer("200 OK", Some(&server_info(&keys, &unsigned, 1)));
+        assert_eq!(sa.check(&good), Ok(()));
+        // The same snum again.
+        let f = sa.check(&good).unwrap_err();
+        assert_eq!(f.kind, FailureKind::BadRspauth);
+        assert!(f.detail.contains("snum"), "{f:?}");
+        // Signed over a different answer (the status code differs).
+        let other = answer("202 Accepted", None);
+        let moved = answer("200 OK", Some(&server_info(&keys, &other, 2)));
+        assert_eq!(sa.check(&moved).unwrap_err().kind, FailureKind::BadRspauth);
+        // Signed with the client's key instead of the server's.
+        // (material rotated by 32 bytes: its server key is the real client key)
+        let shifted: Vec<u8> = material[96..]
+            .iter()
+            .chain(&material[..96])
+            .copied()
+            .collect();
+        let wrong = SessionKeys::from_key_material(&shifted, MacAlgorithm::HmacSha1).unwrap();
+        assert_eq!(wrong.key(Side::Server), keys.key(Side::Client));
+        let forged = answer("200 OK", Some(&server_info(&wrong, &unsigned, 3)));
+        assert_eq!(sa.check(&forged).unwrap_err().kind, FailureKind::BadRspauth);
+        // A success without a signature; a refusal without one is left to
+        // its status and ms-diagnostics.
+        assert_eq!(
+            sa.check(&unsigned).unwrap_err().kind,
+            FailureKind::BadRspauth
+        );
+        assert_eq!(sa.check(&answer("403 Forbidden", None)), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn ms_sipae_3_2_5_1_requests_are_signed_with_rising_cnum() {
+        // Each signed request carries crand, the next cnum and a response
+        // the server key cannot make.
+        let material: Vec<u8> = (0u8..128).collect();
+        let keys = SessionKeys::from_key_material(&material, MacAlgorithm::HmacSha256).unwrap();
+        let mut sa = new_sa(keys.clone());
+        let mut cnums = Vec::new();
+        for _ in 0..3 {
+            let mut m = answer("200 OK", None);
+            sa.sign(&mut m).unwrap();
+            let creds = phonestorm_proto::sip::AuthValue::parse(m.header("Authorization").unwrap())
+                .unwrap();
+            let s = Signed::from_credentials(&creds).unwrap();
+            let text = signature_string(
+                &m,
+                &SignParams {
+                    scheme: "TLS-DSK",
+                    rand: &s.rand,
+                    num: &s.num,
+                    realm: &s.realm,
+                    targetname: &s.targetname,
+                    version: 4,
+                },
+            )
+            .unwrap();
+            assert!(keys.verify(Side::Client, &text, &s.signature));
+            assert!(!keys.verify(Side::Server, &text, &s.signature));
+            cnums.push(s.number().unwrap());
+        }
+        assert_eq!(cnums, [1, 2, 3]);
+        // The replay fault keeps cnum at 1.
+        let mut replaying = new_sa(keys);
+        replaying.fault = Some(DskFault::ReplayCnum);
+        for _ in 0..2 {
+            let mut m = answer("200 OK", None);
+            replaying.sign(&mut m).unwrap();
+            assert!(m.header("Authorization").unwrap().contains("cnum=\"1\""));
+        }
+    }
+}

@@ -449,6 +449,12 @@ mod tests {
             let _ = RetryAfter::parse(&s);
             let _ = MsKeepAlive::parse(&s);
             let _ = instance_matches_epid(&s, "01010101");
+            if let Ok(v) = AuthValue::parse(&s) {
+                let _ = tlsdsk::DskChallenge::parse(&v);
+                let _ = tlsdsk::Signed::from_credentials(&v);
+                let _ = tlsdsk::Signed::from_info(&v);
+            }
+            let _ = tlsdsk::from_hex(&s);
         }
 
         #[test]
