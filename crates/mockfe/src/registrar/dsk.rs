@@ -36,6 +36,10 @@ const MAX_PENDING: usize = 100_000;
 /// How long a half-done handshake is kept.
 const PENDING_TTL: Duration = Duration::from_secs(60);
 
+/// New SAs between two sweeps of expired ones: sweeping on every sign-in
+/// would walk a 100,000-entry table per handshake during a storm.
+const SWEEP_EVERY: u64 = 4096;
+
 /// One handshake in progress.
 struct Pending {
     conn: ServerConnection,
@@ -110,6 +114,7 @@ pub struct DskServer {
     sa_lifetime: Duration,
     pending: Mutex<HashMap<String, Pending>>,
     sas: Mutex<HashMap<String, Sa>>,
+    established: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for DskServer {
@@ -134,6 +139,7 @@ impl DskServer {
             sa_lifetime,
             pending: Mutex::new(HashMap::new()),
             sas: Mutex::new(HashMap::new()),
+            established: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -214,8 +220,13 @@ impl DskServer {
         }
         match self.establish(&pending.conn, realm, targetname, now) {
             Ok(sa) => {
+                let n = self
+                    .established
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Ok(mut sas) = self.sas.lock() {
-                    sas.retain(|_, s| s.expires_at > now);
+                    if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                        sas.retain(|_, s| s.expires_at > now);
+                    }
                     sas.insert(opaque.clone(), sa);
                 }
                 Leg::Done(challenge(&opaque, out).to_value())
