@@ -41,6 +41,19 @@ fn traces_every_stage_and_masks_the_pin() {
     ] {
         assert!(text.contains(wire), "{wire} missing:\n{text}");
     }
+    // Each TLS-DSK leg ([MS-SIPAE]): the bare REGISTER's 401 and the two
+    // handshake legs' 401s, the handshake records in gssapi-data, then the
+    // signed REGISTER and the signed 200.
+    assert_eq!(
+        text.matches("SIP/2.0 401 Unauthorized").count(),
+        3,
+        "TLS-DSK legs missing:\n{text}"
+    );
+    assert!(text.matches("gssapi-data=").count() >= 4, "{text}");
+    assert!(
+        text.contains("response=\"") && text.contains("rspauth=\""),
+        "{text}"
+    );
     assert!(!text.contains("13579"), "the PIN leaked into the trace");
     assert!(text.contains("result: signed in"), "{text}");
 }

@@ -20,7 +20,7 @@ use phonestorm_phone::{Identity, Model, PhoneConfig, Shared, User};
 use phonestorm_proto::soap::template::{TemplateKind, TemplateSet};
 
 use crate::run::{Launcher, PhoneFuture};
-use crate::scenario::{Keys, Scenario, SessionCache, Target};
+use crate::scenario::{Keys, RegisterAuth, Scenario, SessionCache, Target};
 use crate::users::{self, Users};
 use crate::{Error, Result};
 
@@ -243,6 +243,11 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
     c.sources = source_range(s.phones.source_addresses)?;
     c.hold = s.hold.duration;
     c.sign_out = s.hold.sign_out;
+    c.auth.mode = match s.register_auth {
+        RegisterAuth::Auto => phonestorm_phone::AuthMode::Auto,
+        RegisterAuth::TlsDsk => phonestorm_phone::AuthMode::TlsDsk,
+        RegisterAuth::Certificate => phonestorm_phone::AuthMode::Certificate,
+    };
     if let Some(dir) = &s.templates {
         c.templates = templates(dir)?;
     }

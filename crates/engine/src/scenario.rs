@@ -275,6 +275,8 @@ struct StageToml {
     retry: Option<RetryToml>,
     /// Results given instead of running the stage.
     given: Option<GivenToml>,
+    /// register only: auto (default), tls-dsk or certificate.
+    auth: Option<Spanned<RegisterAuth>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -355,6 +357,8 @@ pub struct Scenario {
     pub hold: Hold,
     /// TLS session cache sharing.
     pub session_cache: SessionCache,
+    /// How REGISTERs authenticate (`stages.register.auth`).
+    pub register_auth: RegisterAuth,
     /// Message templates folder.
     pub templates: Option<PathBuf>,
     /// Pass/fail rules.
@@ -575,6 +579,21 @@ pub struct Hold {
     pub sign_out: bool,
 }
 
+/// How phones authenticate their REGISTER (`stages.register.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegisterAuth {
+    /// Choose from the schemes the 401 offers: TLS-DSK when the phone holds
+    /// a certificate; a 200 without a challenge is accepted as it comes.
+    #[default]
+    Auto,
+    /// [MS-SIPAE] TLS-DSK only.
+    TlsDsk,
+    /// The TLS client certificate only: expect 200 without a challenge, as
+    /// a standard registrar checking client certificates answers.
+    Certificate,
+}
+
 /// How TLS sessions are cached for resumption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -657,6 +676,13 @@ impl Validator<'_> {
     }
 
     fn scenario(&self, raw: ScenarioToml) -> Result<Scenario> {
+        let register_auth = raw
+            .stages
+            .as_ref()
+            .and_then(|s| s.register.as_ref())
+            .and_then(|r| r.auth.as_ref())
+            .map(|a| *a.get_ref())
+            .unwrap_or_default();
         let stages = self.stages(raw.stages)?;
         let dhcp_runs = stages
             .iter()
@@ -670,6 +696,7 @@ impl Validator<'_> {
             stages,
             hold: self.hold(raw.hold)?,
             session_cache: raw.tls.and_then(|t| t.session_cache).unwrap_or_default(),
+            register_auth,
             templates: raw.templates.map(|t| self.path(&t)),
             thresholds: raw
                 .thresholds
@@ -1223,6 +1250,14 @@ impl Validator<'_> {
                 ));
                 continue;
             };
+            if let Some(a) = &st.auth
+                && stage != Stage::Register
+            {
+                return self.err(
+                    a.span(),
+                    format!("stage {stage} has no auth setting; only stages.register does"),
+                );
+            }
             let timeout = self.opt_duration(&st.timeout)?.unwrap_or(timeout);
             if timeout.is_zero()
                 && let Some(t) = &st.timeout
@@ -1723,6 +1758,23 @@ min_samples = 50
             .contains("longer than backoff_max")
         );
         assert!(err(&format!("{MINIMAL}[limits]\nsignins_per_second = 0\n")).contains("above 0"));
+    }
+
+    #[test]
+    fn register_auth_values() {
+        assert_eq!(parse(MINIMAL).unwrap().register_auth, RegisterAuth::Auto);
+        for (text, want) in [
+            ("auto", RegisterAuth::Auto),
+            ("tls-dsk", RegisterAuth::TlsDsk),
+            ("certificate", RegisterAuth::Certificate),
+        ] {
+            let s = parse(&format!("{MINIMAL}[stages.register]\nauth = \"{text}\"\n")).unwrap();
+            assert_eq!(s.register_auth, want);
+        }
+        let e = err(&format!("{MINIMAL}[stages.register]\nauth = \"ntlm\"\n"));
+        assert!(e.contains("line 8") && e.contains("unknown variant"), "{e}");
+        let e = err(&format!("{MINIMAL}[stages.dns]\nauth = \"tls-dsk\"\n"));
+        assert!(e.contains("only stages.register"), "{e}");
     }
 
     #[test]

@@ -180,6 +180,30 @@ impl MockCa {
         Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
     }
 
+    /// The server side of the TLS-DSK tunnel ([MS-SIPAE] TLS-DSK): TLS 1.2
+    /// only, as current Skype for Business servers run it, the pool's
+    /// server chain, and a client certificate required and verified against
+    /// this CA (the user certificate issued at stage 8).
+    pub fn tls_dsk_server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca_der.clone())?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(format!("client certificate verifier: {e}")))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.server_chain.clone(), self.server_key())?;
+        // Each tunnel is one handshake: nothing to resume.
+        config.session_storage = std::sync::Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(std::sync::Arc::new(config))
+    }
+
     /// Issues a user certificate for `sip_uri` (`sip:user@domain`) from a
     /// DER PKCS#10 request, if the request verifies and its RSA key lies
     /// within `min_bits..=max_bits`. The certificate names the user in its

@@ -262,10 +262,32 @@ pub struct RegistrarConfig {
     pub keepalive_timeout: Duration,
     /// Endpoints one user may register at once.
     pub max_endpoints: usize,
+    /// How a REGISTER authenticates.
+    pub auth: RegistrarAuth,
+    /// Longest life of a TLS-DSK security association; the client
+    /// certificate's expiry shortens it ([MS-SIPAE] 3.2.2: the lesser of the
+    /// certificate's expiry and eight hours).
+    #[serde(with = "humantime_serde")]
+    pub sa_lifetime: Duration,
     /// Capacity model.
     pub capacity: Capacity,
     /// Fault knobs.
     pub faults: Faults,
+}
+
+/// How the registrar authenticates a REGISTER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistrarAuth {
+    /// [MS-SIPAE] TLS-DSK, as a Lync / Skype for Business pool runs it: a
+    /// TLS handshake with the user certificate tunnelled in `gssapi-data`,
+    /// then every request and answer signed.
+    #[default]
+    TlsDsk,
+    /// The TLS client certificate of the SIP connection alone, as a
+    /// standard registrar (Kamailio with client-certificate checks) does:
+    /// a verified certificate naming the From URI gets 200 at once.
+    Certificate,
 }
 
 /// The shared back-end store.
@@ -408,6 +430,8 @@ impl Default for RegistrarConfig {
             max_expires: Duration::from_secs(900),
             keepalive_timeout: Duration::from_secs(300),
             max_endpoints: 8,
+            auth: RegistrarAuth::TlsDsk,
+            sa_lifetime: Duration::from_secs(8 * 3600),
             capacity: capacity(16, 5000, lognormal(4, 3)),
             faults: Faults::default(),
         }

@@ -28,6 +28,9 @@ pub const MALFORMED_TOTAL: &str = "phonestorm_mock_malformed_total";
 pub const ANSWERS_TOTAL: &str = "phonestorm_mock_answers_total";
 /// Faults injected, by service and kind.
 pub const FAULTS_TOTAL: &str = "phonestorm_mock_faults_total";
+/// Authentication refusals by reason (registrar: TLS-DSK handshake
+/// failures, bad signatures, replayed cnums, expired security associations).
+pub const AUTH_REJECTIONS_TOTAL: &str = "phonestorm_mock_auth_rejections_total";
 
 /// Buckets for queue and service time: 100 µs to 60 s, roughly doubling,
 /// so both a 1 ms DNS answer and a multi-second stall land in a bucket.
@@ -48,6 +51,7 @@ pub struct MockMetrics {
     malformed: IntCounterVec,
     answers: IntCounterVec,
     faults: IntCounterVec,
+    auth_rejections: IntCounterVec,
 }
 
 /// The handles one capacity station reports into.
@@ -107,6 +111,11 @@ impl MockMetrics {
             "Faults injected by the configured fault knobs.",
             &["service", "kind"],
         )?;
+        let auth_rejections = counter(
+            AUTH_REJECTIONS_TOTAL,
+            "Authentication refusals, by reason.",
+            &["service", "reason"],
+        )?;
         let in_system = IntGaugeVec::new(
             Opts::new(IN_SYSTEM, "Requests in service or waiting."),
             &["service"],
@@ -124,6 +133,7 @@ impl MockMetrics {
             malformed,
             answers,
             faults,
+            auth_rejections,
         })
     }
 
@@ -151,6 +161,14 @@ impl MockMetrics {
     /// Counts one injected fault of `kind` (`drop`, `reset`, `garbage`, ...).
     pub fn fault(&self, service: &str, kind: &str) {
         self.faults.with_label_values(&[service, kind]).inc();
+    }
+
+    /// Counts one authentication refusal with its reason (`handshake`,
+    /// `bad_signature`, `replayed_cnum`, `sa_expired`, ...).
+    pub fn auth_rejection(&self, service: &str, reason: &str) {
+        self.auth_rejections
+            .with_label_values(&[service, reason])
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -342,6 +342,10 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
             cert_prov_url: cert_prov_url.clone(),
             registrations: registrations.clone(),
             read_timeout: Duration::from_secs(10),
+            dsk: Some(Arc::new(registrar::dsk::DskServer::new(
+                &ca,
+                cfg.registrar.sa_lifetime,
+            )?)),
         });
         tasks.spawn(registrar::serve(
             tls_l,

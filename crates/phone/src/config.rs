@@ -334,6 +334,8 @@ pub struct PhoneConfig {
     /// Whether a phone told to update downloads the image and starts over
     /// (default true; once per bootstrap).
     pub apply_updates: bool,
+    /// How REGISTERs authenticate (default: TLS-DSK when offered).
+    pub auth: crate::auth::AuthSettings,
 }
 
 impl PhoneConfig {
@@ -363,6 +365,7 @@ impl PhoneConfig {
             expires: None,
             max_redirects: 3,
             max_candidates: 8,
+            auth: crate::auth::AuthSettings::default(),
             max_body: 1 << 20,
             apply_updates: true,
         })

@@ -103,13 +103,22 @@ pub enum FailureKind {
     Diagnostics(u32),
     /// The server's answer could not be parsed.
     Parse,
+    /// Authentication could not be completed: no scheme the phone can run
+    /// was offered, or a handshake leg was malformed or refused without
+    /// an `ms-diagnostics`.
+    AuthRejected,
+    /// A signed answer whose `rspauth` (or `snum`) does not check out, or a
+    /// success answer without a signature: the answer is not the
+    /// registrar's.
+    BadRspauth,
     /// Anything else (no usable configuration, a local resource ran out).
     Other,
 }
 
 impl fmt::Display for FailureKind {
     /// The reason label used in reports and metrics: `timeout`, `refused`,
-    /// `tls`, `http_503`, `sip_401`, `diag_4010`, `parse`, `other`.
+    /// `tls`, `http_503`, `sip_401`, `diag_4010`, `parse`, `auth_rejected`,
+    /// `bad_rspauth`, `other`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailureKind::Timeout => f.write_str("timeout"),
@@ -119,6 +128,8 @@ impl fmt::Display for FailureKind {
             FailureKind::SipStatus(s) => write!(f, "sip_{s}"),
             FailureKind::Diagnostics(id) => write!(f, "diag_{id}"),
             FailureKind::Parse => f.write_str("parse"),
+            FailureKind::AuthRejected => f.write_str("auth_rejected"),
+            FailureKind::BadRspauth => f.write_str("bad_rspauth"),
             FailureKind::Other => f.write_str("other"),
         }
     }

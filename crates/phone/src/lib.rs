@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod bootstrap;
 pub mod clock;
 pub mod config;
@@ -27,6 +28,7 @@ mod shared;
 mod sip;
 mod stages;
 
+pub use auth::{AuthMode, AuthSettings, DskFault};
 pub use bootstrap::{PhoneOutcome, PhoneResult, bootstrap};
 pub use config::{
     DhcpRetransmit, HostPort, KeepAlive, KeySource, PhoneConfig, Ports, Retry, SessionCache,

@@ -1,31 +1,37 @@
-//! Stage 9 and after: finding a registrar, REGISTER over TLS with the
-//! user's certificate, following 301s, and then staying signed in (CRLF
-//! keep-alives, re-REGISTER before expiry, sign-out).
+//! Stage 9 and after: finding a registrar, REGISTER over TLS
+//! authenticated with the user's certificate (TLS-DSK legs answered here,
+//! the scheme itself in [`crate::auth`]), following 301s, and then staying
+//! signed in (CRLF keep-alives, re-REGISTER before expiry, sign-out), every
+//! request signed and every answer checked once an SA exists.
 //!
 //! Registrars are tried in PROTOCOL.md's order: the scenario's own first,
 //! then internal SRV (TLS), option 120 (TLS), internal SRV (TCP), option
 //! 120 (TCP), external SRV (TLS). A candidate that cannot be reached moves
 //! the search on; a SIP answer ends the attempt, as it does on a phone.
-//! The held [`Registration`] keeps only the connection and the few fields
-//! a REGISTER needs, because a run may hold 100,000 of them.
+//! The held [`Registration`] keeps only the connection, the SA and the few
+//! fields a REGISTER needs, because a run may hold 100,000 of them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use phonestorm_proto::dns::{self, Question, Service, SrvTargets};
-use phonestorm_proto::sip::{Framed, Message, RegisterParams, Transport, build_register, frame};
+use phonestorm_proto::sip::tlsdsk::DskChallenge;
+use phonestorm_proto::sip::{
+    Credentials, Framed, Message, RegisterParams, Transport, build_register, challenges, frame,
+};
 use rand::RngExt;
 use rustls::ClientConfig;
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, AuthMode, AuthSettings, DskHandshake, Sa, Scheme};
 use crate::bootstrap::{Fail, Phone, PhoneOutcome, Step, fail};
 use crate::config::PhoneConfig;
 use crate::identity::Identity;
 use crate::net::{self, io_failure};
-use crate::{Failure, FailureKind, Stage, clock};
+use crate::{Direction, Failure, FailureKind, Stage, clock};
 
 /// Frames read while waiting for one response (keep-alive pongs and
 /// partial reads included) before the connection is deemed out of step.
@@ -37,6 +43,23 @@ const READ_CHUNK: usize = 4096;
 /// Bytes reserved for a read while idle: pongs are two bytes, and a held
 /// phone should not keep a large buffer.
 const IDLE_CHUNK: usize = 256;
+
+/// REGISTER / 401 legs of one authentication at most. A TLS 1.2 full
+/// handshake takes two; the rest is room for a server that splits flights.
+const MAX_LEGS: usize = 6;
+
+/// The messages of one REGISTER transaction, for the wire trace.
+type Legs = Vec<(Direction, String)>;
+
+/// How a registration authenticates, and the SA it holds.
+struct RegAuth {
+    settings: AuthSettings,
+    /// The tunnel's TLS configuration, when the phone holds a certificate.
+    tunnel: Option<Arc<ClientConfig>>,
+    /// Time left on the user certificate when the registration started.
+    cert_left: Duration,
+    sa: Option<Sa>,
+}
 
 /// One registrar to try.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +121,7 @@ pub(crate) struct Registration {
     expires: u32,
     /// The registrar's `ms-keep-alive` timeout, seconds.
     keepalive: Option<u32>,
+    auth: RegAuth,
 }
 
 fn hex(n: usize) -> String {
@@ -113,18 +137,152 @@ impl Registration {
         &self.registrar
     }
 
-    /// Sends one REGISTER and reads its response.
+    /// One authenticated REGISTER transaction: signed under the SA when
+    /// one is alive, else sent bare and, on a 401, authenticated with the
+    /// scheme the settings choose. The final answer comes back; its
+    /// signature, if the SA signs, has been checked.
     async fn register(
         &mut self,
         id: &Identity,
         cfg: &PhoneConfig,
         expires: Option<u32>,
-        sent: Option<&mut Vec<u8>>,
+        mut legs: Option<&mut Legs>,
+    ) -> Result<Message, Failure> {
+        if self
+            .auth
+            .sa
+            .as_ref()
+            .is_some_and(|sa| sa.expired(clock::now()))
+        {
+            // [MS-SIPAE] 3.2.2: an SA past its life is dropped; the next
+            // request starts a new handshake.
+            self.auth.sa = None;
+        }
+        if self.auth.sa.is_some() {
+            let m = self
+                .send_signed(id, cfg, expires, legs.as_deref_mut())
+                .await?;
+            if m.status() != Some(401) {
+                return Ok(m);
+            }
+            // The registrar no longer knows the SA (it expired there, or the
+            // server restarted): authenticate again, once.
+            self.auth.sa = None;
+            return self.authenticate(id, cfg, expires, &m, legs).await;
+        }
+        let m = self
+            .send(id, cfg, expires, None, legs.as_deref_mut())
+            .await?;
+        if m.status() != Some(401) || self.auth.settings.mode == AuthMode::Certificate {
+            return Ok(m);
+        }
+        self.authenticate(id, cfg, expires, &m, legs).await
+    }
+
+    /// Answers a 401 with the first scheme the phone can run; the 401
+    /// itself comes back when there is none (recorded as the refusal it
+    /// is).
+    async fn authenticate(
+        &mut self,
+        id: &Identity,
+        cfg: &PhoneConfig,
+        expires: Option<u32>,
+        challenge: &Message,
+        mut legs: Option<&mut Legs>,
+    ) -> Result<Message, Failure> {
+        let offered = challenges(challenge)
+            .map_err(|e| Failure::new(FailureKind::Parse, format!("sip 401: {e}")))?;
+        let schemes: &[Scheme] = match self.auth.settings.mode {
+            AuthMode::Certificate => &[],
+            AuthMode::Auto | AuthMode::TlsDsk => &[Scheme::TlsDsk],
+        };
+        let chosen = schemes.iter().find_map(|s| {
+            offered
+                .iter()
+                .find(|c| c.is_scheme(s.token()))
+                .map(|c| (*s, c))
+        });
+        let (Some((Scheme::TlsDsk, c)), Some(tunnel)) = (chosen, self.auth.tunnel.clone()) else {
+            return Ok(challenge.clone());
+        };
+        let ch = DskChallenge::parse(c)
+            .map_err(|e| Failure::new(FailureKind::AuthRejected, format!("tls-dsk 401: {e}")))?;
+        let (mut hs, mut token) = DskHandshake::start(tunnel, &ch)?;
+        for _ in 0..MAX_LEGS {
+            let creds = hs.credentials(&token);
+            let m = self
+                .send(id, cfg, expires, Some(&creds), legs.as_deref_mut())
+                .await?;
+            // A refusal (403, 503, a 401 with ms-diagnostics) ends it.
+            let has_diag = m.diagnostics().ok().flatten().is_some();
+            if m.status() != Some(401) || has_diag {
+                return Ok(m);
+            }
+            let leg = challenges(&m)
+                .ok()
+                .and_then(|list| {
+                    list.into_iter()
+                        .find(|c| c.is_scheme(Scheme::TlsDsk.token()) && c.gssapi_data().is_some())
+                })
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::AuthRejected,
+                        "tls-dsk: 401 without a handshake leg",
+                    )
+                })?;
+            let ch = DskChallenge::parse(&leg)
+                .map_err(|e| Failure::new(FailureKind::AuthRejected, format!("tls-dsk: {e}")))?;
+            match hs.step(&ch)? {
+                Some(next) => token = next,
+                None => {
+                    let life = self.auth.settings.sa_lifetime.min(self.auth.cert_left);
+                    let sa = hs.finish(life, self.auth.settings.fault)?;
+                    self.auth.sa = Some(Sa::TlsDsk(sa));
+                    return self.send_signed(id, cfg, expires, legs).await;
+                }
+            }
+        }
+        Err(Failure::new(
+            FailureKind::AuthRejected,
+            format!("tls-dsk handshake unfinished after {MAX_LEGS} legs"),
+        ))
+    }
+
+    /// A REGISTER signed under the SA, and its answer checked.
+    async fn send_signed(
+        &mut self,
+        id: &Identity,
+        cfg: &PhoneConfig,
+        expires: Option<u32>,
+        legs: Option<&mut Legs>,
+    ) -> Result<Message, Failure> {
+        let mut m = self.build(id, cfg, expires, None)?;
+        if let Some(sa) = self.auth.sa.as_mut() {
+            sa.sign(&mut m)?;
+        }
+        let answer = self.exchange(&m, legs).await?;
+        if let Some(sa) = self.auth.sa.as_mut()
+            && let Err(f) = sa.check(&answer)
+        {
+            // An answer that is not the registrar's: nothing it says can
+            // be trusted, the SA included.
+            self.auth.sa = None;
+            return Err(f);
+        }
+        Ok(answer)
+    }
+
+    fn build(
+        &mut self,
+        id: &Identity,
+        cfg: &PhoneConfig,
+        expires: Option<u32>,
+        authorization: Option<&Credentials>,
     ) -> Result<Message, Failure> {
         self.cseq = self.cseq.wrapping_add(1);
         let branch = format!("z9hG4bK{}", hex(16));
         let ua = id.user_agent_for(&self.firmware);
-        let m = build_register(&RegisterParams {
+        build_register(&RegisterParams {
             domain: &self.domain,
             aor: &self.aor,
             transport: self.transport,
@@ -140,13 +298,27 @@ impl Registration {
             vendor: id.model.vendor(),
             firmware: &self.firmware,
             expires: expires.or(cfg.expires),
-            authorization: None,
+            authorization,
         })
-        .map_err(|e| Failure::new(FailureKind::Other, format!("REGISTER: {e}")))?;
+        .map_err(|e| Failure::new(FailureKind::Other, format!("REGISTER: {e}")))
+    }
+
+    /// Sends one REGISTER and reads its response.
+    async fn send(
+        &mut self,
+        id: &Identity,
+        cfg: &PhoneConfig,
+        expires: Option<u32>,
+        authorization: Option<&Credentials>,
+        legs: Option<&mut Legs>,
+    ) -> Result<Message, Failure> {
+        let m = self.build(id, cfg, expires, authorization)?;
+        self.exchange(&m, legs).await
+    }
+
+    /// Writes `m` and reads the response to it, both traced when asked.
+    async fn exchange(&mut self, m: &Message, legs: Option<&mut Legs>) -> Result<Message, Failure> {
         let bytes = m.encode();
-        if let Some(out) = sent {
-            out.clone_from(&bytes);
-        }
         self.io
             .write_all(&bytes)
             .await
@@ -155,7 +327,18 @@ impl Registration {
             .flush()
             .await
             .map_err(|e| io_failure("sip send", &e))?;
-        self.response(self.cseq).await
+        let answer = self.response(self.cseq).await?;
+        if let Some(legs) = legs {
+            legs.push((
+                Direction::Sent,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+            legs.push((
+                Direction::Received,
+                String::from_utf8_lossy(&answer.encode()).into_owned(),
+            ));
+        }
+        Ok(answer)
     }
 
     /// The response to our request `cseq`; pongs and anything else skipped.
@@ -335,7 +518,14 @@ impl Phone<'_> {
             .with_safe_default_protocol_versions()
             .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?
             .with_root_certificates(trust.roots.clone());
-        let mut config = match &self.cert {
+        // In TLS-DSK mode the certificate goes through the tunnel only, as
+        // on a Lync phone; the other modes also offer it on the connection
+        // (what a standard registrar checks).
+        let outer_cert = match self.cfg.auth.mode {
+            AuthMode::TlsDsk => None,
+            AuthMode::Auto | AuthMode::Certificate => self.cert.as_ref(),
+        };
+        let mut config = match outer_cert {
             Some((cert, key)) => {
                 // Only the user's certificate: the registrar holds the CA
                 // that issued it (RFC 8446 4.4.2 lets the sender omit the
@@ -361,6 +551,7 @@ impl Phone<'_> {
             self.sip_tls = self.build_sip_tls().ok();
         }
         let tls = self.sip_tls.clone();
+        let tunnel = self.build_tunnel();
         let mut tried = 0usize;
         let mut last: Option<Fail> = None;
         for source in SOURCES {
@@ -376,7 +567,7 @@ impl Phone<'_> {
                     break;
                 }
                 tried += 1;
-                match self.register_at(c, tls.clone()).await {
+                match self.register_at(c, tls.clone(), tunnel.clone()).await {
                     Ok(reg) => {
                         self.registration = Some(reg);
                         return Ok(());
@@ -391,12 +582,34 @@ impl Phone<'_> {
         }))
     }
 
+    /// The TLS-DSK tunnel's configuration, when the phone holds a
+    /// certificate and a root chain and its settings allow TLS-DSK.
+    fn build_tunnel(&self) -> Option<Arc<ClientConfig>> {
+        if self.cfg.auth.mode == AuthMode::Certificate {
+            return None;
+        }
+        let (cert, key) = self.cert.as_ref()?;
+        let trust = self.trust.as_ref()?;
+        auth::tunnel_config(
+            self.shared.provider().clone(),
+            trust.roots.clone(),
+            cert,
+            key.tls.clone(),
+        )
+        .ok()
+    }
+
     /// REGISTER at one candidate, following up to `max_redirects` 301s.
     async fn register_at(
         &mut self,
         mut target: Candidate,
         tls: Option<Arc<ClientConfig>>,
+        tunnel: Option<Arc<ClientConfig>>,
     ) -> Step<Registration> {
+        let cert_left = self
+            .cert
+            .as_ref()
+            .map_or(Duration::ZERO, |(c, _)| auth::certificate_left(c));
         let sip_uri = self
             .sip_uri
             .clone()
@@ -438,21 +651,34 @@ impl Phone<'_> {
                 cseq: 0,
                 expires: 600,
                 keepalive: None,
+                auth: RegAuth {
+                    settings: self.cfg.auth,
+                    tunnel: tunnel.clone(),
+                    cert_left,
+                    sa: None,
+                },
             };
-            let mut sent = Vec::new();
-            let traced = self.trace.is_some().then_some(&mut sent);
-            let m = reg.register(self.id, self.cfg, None, traced).await?;
-            self.wire(crate::Direction::Sent, || {
-                format!(
-                    "SIP to {} ({:?})\n{}",
-                    target.addr,
-                    target.transport,
-                    String::from_utf8_lossy(&sent)
-                )
-            });
-            self.wire(crate::Direction::Received, || {
-                String::from_utf8_lossy(&m.encode()).into_owned()
-            });
+            let mut legs = Legs::new();
+            let traced = self.trace.is_some().then_some(&mut legs);
+            let result = reg.register(self.id, self.cfg, None, traced).await;
+            // Every leg of the exchange (each TLS-DSK REGISTER / 401) is
+            // traced, failed exchanges included.
+            for (direction, text) in legs {
+                self.wire(direction, || match direction {
+                    Direction::Sent => {
+                        format!("SIP to {} ({:?})\n{text}", target.addr, target.transport)
+                    }
+                    _ => text,
+                });
+            }
+            let m = result.map_err(|f| {
+                let auth = matches!(f.kind, FailureKind::AuthRejected | FailureKind::BadRspauth);
+                let mut f = Fail::from(f);
+                // The registrar answered: the next candidate would not
+                // authenticate this phone any better.
+                f.fallback = f.fallback && !auth;
+                f
+            })?;
             match m.status() {
                 Some(200) => {
                     reg.apply_ok(&m);

@@ -18,6 +18,14 @@
 //! - 404 / 4005 "Destination URI either not enabled for SIP or does not
 //!   exist": [MS-OCER] front-end ErrorIds 4000-4999.
 //! - 503 / 17000 "Server overloaded": [MS-OCER] 8.16, as PROTOCOL.md lists.
+//! - 401 / 1000 "Final handshake failed" ([MS-OCER] 8.2, SipStack): a
+//!   TLS-DSK handshake that fails (a certificate the CA did not sign) or a
+//!   security association that is unknown or expired; the 401 challenges
+//!   again so the phone can re-authenticate. 403 / 1000 for a signed
+//!   request whose signature does not verify or whose cnum was used.
+//! - 403 / 4004 "Credentials provided are not authorized to act as
+//!   specified from URI" ([MS-OCER] 4000-4999): the certificate names
+//!   another user than the From URI.
 //! - 403 / 4000 "User services default" for one endpoint too many:
 //!   [MS-SIPREGE] documents no answer for the registrar's endpoint limit
 //!   (MaxEndpointsPerUser of Set-CsRegistrarConfiguration), so the mock
@@ -28,15 +36,17 @@ use std::time::Duration;
 
 use base64::Engine;
 use phonestorm_proto::diag::Diagnostics;
+use phonestorm_proto::sip::tlsdsk;
 use phonestorm_proto::sip::{
     AuthValue, KeepAliveRole, Message, MessageBuilder, MsKeepAlive, NameAddr, SipUri,
     epid_to_instance_uuid, instance_matches_epid,
 };
 use rand::RngExt;
 
-use super::RegistrarCtx;
 use super::table::{Binding, Bound};
+use super::{RegistrarCtx, dsk};
 use crate::clock;
+use crate::config::RegistrarAuth;
 
 /// The service name in metrics.
 pub(super) const SERVICE: &str = "registrar";
@@ -47,6 +57,10 @@ const SERVER: &str = "RTC/6.0";
 
 /// `Allow-Events` of the 200 OK, as [MS-SIPREGE] 4.1.1's example lists.
 const ALLOW_EVENTS: &str = "vnd-microsoft-provisioning,vnd-microsoft-roaming-contacts,vnd-microsoft-roaming-ACL,presence,presence.wpending,vnd-microsoft-roaming-self,vnd-microsoft-provisioning-v2";
+
+/// [MS-OCER] 8.2 SipStack ErrorId 1000, "Final handshake failed.": what
+/// a pool's SIP stack sends when authentication fails.
+const FINAL_HANDSHAKE_FAILED: u32 = 1000;
 
 /// The realm every [MS-SIPAE] challenge names (section 2.2.2).
 const REALM: &str = "SIP Communications Service";
@@ -227,14 +241,40 @@ async fn register(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Option<Answ
     // [MS-SIPREGE] 3.1.2.5.1 authenticates before it validates; the mock
     // validates first so that refusals can be exercised over plain TCP and
     // without credentials, where every REGISTER would otherwise get 401.
-    let authenticated = peer.tls
-        && peer
-            .identities
-            .iter()
-            .any(|i| i.eq_ignore_ascii_case(&user.sip_address));
-    if !authenticated {
-        return challenge(ctx, req);
+    let signer = match ctx.config.auth {
+        RegistrarAuth::Certificate => {
+            let authenticated = peer.tls
+                && peer
+                    .identities
+                    .iter()
+                    .any(|i| i.eq_ignore_ascii_case(&user.sip_address));
+            if !authenticated {
+                return challenge(ctx, req);
+            }
+            None
+        }
+        RegistrarAuth::TlsDsk => match tls_dsk(ctx, req, &user.sip_address) {
+            Ok(a) => Some(a),
+            Err(answer) => return answer,
+        },
+    };
+    let mut answer = bind(ctx, req, &user, contact, epid).await?;
+    // [MS-SIPAE] 3.3.5.3: every answer to a request signed under an SA is
+    // signed too.
+    if let (Some(auth), Some(dsk)) = (signer, &ctx.dsk) {
+        dsk.sign(&auth, &mut answer.message);
     }
+    Some(answer)
+}
+
+/// The binding itself, once the request is authenticated.
+async fn bind(
+    ctx: &RegistrarCtx,
+    req: &Message,
+    user: &crate::directory::User,
+    contact: &NameAddr,
+    epid: &str,
+) -> Option<Answer> {
     let requested = match req.expires() {
         Ok(header) => contact.expires().or(header),
         Err(_) => {
@@ -416,6 +456,11 @@ fn overloaded(ctx: &RegistrarCtx, req: &Message, why: &str) -> Option<Answer> {
 /// Kerberos targetname is the server's SPN (`sip/<fqdn>`), as the
 /// [MS-SIPAE] 4.4 example writes it.
 fn challenge(ctx: &RegistrarCtx, req: &Message) -> Option<Answer> {
+    unauthorized(ctx, req, &challenges(ctx), None)
+}
+
+/// The three challenges of a first 401, in the order a pool sends them.
+fn challenges(ctx: &RegistrarCtx) -> Vec<AuthValue> {
     let fqdn = ctx.fqdn();
     let scheme = |name: &str, target: &str| {
         AuthValue::new(name)
@@ -423,13 +468,128 @@ fn challenge(ctx: &RegistrarCtx, req: &Message) -> Option<Answer> {
             .with("targetname", target)
             .with("version", "4")
     };
-    let ntlm = scheme("NTLM", fqdn);
-    let kerberos = scheme("Kerberos", &format!("sip/{fqdn}"));
-    let tls_dsk = scheme("TLS-DSK", fqdn).with("sts-uri", ctx.cert_prov_url.as_str());
-    reply(req, 401, "Unauthorized", |b| {
-        b.header("WWW-Authenticate", &ntlm.to_string())
-            .header("WWW-Authenticate", &kerberos.to_string())
-            .header("WWW-Authenticate", &tls_dsk.to_string())
+    vec![
+        scheme("NTLM", fqdn),
+        scheme("Kerberos", &format!("sip/{fqdn}")),
+        scheme(tlsdsk::SCHEME, fqdn).with("sts-uri", ctx.cert_prov_url.as_str()),
+    ]
+}
+
+/// The TLS-DSK credentials of a request, if any ([MS-SIPAE] 3.3.5.1:
+/// Authorization or Proxy-Authorization).
+fn dsk_credentials(req: &Message) -> Option<AuthValue> {
+    req.headers()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("Authorization") || n.eq_ignore_ascii_case("Proxy-Authorization")
+        })
+        .find_map(|(_, v)| {
+            AuthValue::parse(v)
+                .ok()
+                .filter(|a| a.is_scheme(tlsdsk::SCHEME))
+        })
+}
+
+/// A 401 whose `WWW-Authenticate` lines are `challenges`, with an
+/// optional `ms-diagnostics`.
+fn unauthorized(
+    ctx: &RegistrarCtx,
+    req: &Message,
+    challenges: &[AuthValue],
+    diag: Option<&str>,
+) -> Option<Answer> {
+    reply(req, 401, "Unauthorized", |mut b| {
+        for c in challenges {
+            b = b.header("WWW-Authenticate", &c.to_string());
+        }
+        b.header_opt(
+            "ms-diagnostics",
+            diag.map(|d| diagnostics(ctx, FINAL_HANDSHAKE_FAILED, d))
+                .as_deref(),
+        )
+    })
+}
+
+/// TLS-DSK ([MS-SIPAE] 3.3.5): a handshake leg gets the next 401, a
+/// signed request is checked; `Ok` is the SA that signs the answer, `Err`
+/// the answer to send instead.
+fn tls_dsk(
+    ctx: &RegistrarCtx,
+    req: &Message,
+    user: &str,
+) -> Result<dsk::Authenticated, Option<Answer>> {
+    let Some(server) = &ctx.dsk else {
+        return Err(challenge(ctx, req));
+    };
+    let Some(creds) = dsk_credentials(req) else {
+        return Err(challenge(ctx, req));
+    };
+    // 3.3.5.1: credentials for another realm or server get a challenge.
+    if creds.realm() != Some(REALM) || creds.targetname() != Some(ctx.fqdn()) {
+        return Err(challenge(ctx, req));
+    }
+    let reject = |label: &str| ctx.metrics.auth_rejection(SERVICE, label);
+    if creds.response().is_some() {
+        return server.check(req, &creds, user).map_err(|r| {
+            reject(r.label());
+            match r {
+                dsk::Refusal::NoSa(why) => unauthorized(
+                    ctx,
+                    req,
+                    &challenges(ctx),
+                    Some(&format!(
+                        "Final handshake failed: security association {why}"
+                    )),
+                ),
+                dsk::Refusal::WrongUser => refuse(
+                    ctx,
+                    req,
+                    403,
+                    "Forbidden",
+                    4004,
+                    "Credentials provided are not authorized to act as specified from URI",
+                ),
+                dsk::Refusal::BadSignature => refuse(
+                    ctx,
+                    req,
+                    403,
+                    "Forbidden",
+                    FINAL_HANDSHAKE_FAILED,
+                    "Final handshake failed: message signature does not verify",
+                ),
+                dsk::Refusal::Replayed => refuse(
+                    ctx,
+                    req,
+                    403,
+                    "Forbidden",
+                    FINAL_HANDSHAKE_FAILED,
+                    "Final handshake failed: cnum already used",
+                ),
+                dsk::Refusal::Malformed(why) => refuse(
+                    ctx,
+                    req,
+                    403,
+                    "Forbidden",
+                    FINAL_HANDSHAKE_FAILED,
+                    &format!("Final handshake failed: {why}"),
+                ),
+            }
+        });
+    }
+    if creds.gssapi_data().is_none() {
+        return Err(challenge(ctx, req));
+    }
+    Err(match server.leg(&creds, REALM, ctx.fqdn()) {
+        dsk::Leg::Continue(c) | dsk::Leg::Done(c) => unauthorized(ctx, req, &[c], None),
+        dsk::Leg::Failed(why, alert) => {
+            reject("handshake");
+            let offered = alert.map_or_else(|| challenges(ctx), |a| vec![a]);
+            unauthorized(
+                ctx,
+                req,
+                &offered,
+                Some(&format!("Final handshake failed: {why}")),
+            )
+        }
     })
 }
 

@@ -10,13 +10,16 @@
 //! [`Registrations`]. It owns no wire format: messages are built and read
 //! with the proto codec the phones use too.
 //!
-//! Authentication is, for now, the TLS client certificate alone: a phone
-//! whose verified certificate names its From URI is authenticated; any
-//! other REGISTER gets the 401 a pool sends, offering NTLM, Kerberos and
-//! TLS-DSK. Over plain TCP that means every REGISTER gets 401 until the
-//! mock runs NTLM and the TLS-DSK exchange in `gssapi-data`.
+//! Authentication follows `registrar.auth`. By default it is [MS-SIPAE]
+//! TLS-DSK as a pool runs it ([`dsk`]): the 401 offers NTLM, Kerberos and
+//! TLS-DSK, the phone tunnels a TLS 1.2 handshake with its user certificate
+//! in `gssapi-data`, and from then on every request and answer is signed.
+//! With `auth = "certificate"` a phone whose verified TLS client
+//! certificate names its From URI is authenticated at once, as a standard
+//! registrar does; any other REGISTER gets the 401.
 
 mod answer;
+pub mod dsk;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -68,6 +71,9 @@ pub struct RegistrarCtx {
     /// Time allowed for a TLS handshake and for the rest of a message
     /// once its first byte arrived.
     pub read_timeout: Duration,
+    /// The TLS-DSK security associations; `None` leaves TLS-DSK
+    /// unanswered (every REGISTER is challenged) in `auth = "tls-dsk"`.
+    pub dsk: Option<Arc<dsk::DskServer>>,
 }
 
 impl RegistrarCtx {
@@ -146,7 +152,7 @@ async fn connection(stream: TcpStream, tls: Option<TlsAcceptor>, ctx: &Registrar
 /// The names a (verified) client certificate vouches for: its URI SANs
 /// and subject CNs, without `sip:`. [MS-OCAUTHWS] user certificates name
 /// the user's SIP URI; the mock CA puts it in both places.
-fn certificate_identities(der: &[u8]) -> Vec<String> {
+pub(crate) fn certificate_identities(der: &[u8]) -> Vec<String> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return Vec::new();
     };

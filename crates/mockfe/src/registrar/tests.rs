@@ -131,6 +131,9 @@ async fn pool(
         // Plenty of workers and a zero service time unless a test says
         // otherwise, so only the capacity test ever sees a 503.
         capacity: capacity(16, 100, 0),
+        // The certificate tests below predate TLS-DSK; the TLS-DSK tests
+        // set it back.
+        auth: crate::config::RegistrarAuth::Certificate,
         ..RegistrarConfig::default()
     };
     let mut backend = capacity(4, 100, 0);
@@ -177,6 +180,9 @@ async fn pool(
                 .into(),
             registrations: registrations.clone(),
             read_timeout,
+            dsk: Some(Arc::new(
+                dsk::DskServer::new(ca(), config.sa_lifetime).unwrap(),
+            )),
         });
         tokio::spawn(serve(
             tls,
@@ -824,10 +830,11 @@ async fn slow_fault_delays_answers() {
 
 #[tokio::test]
 async fn start_serves_sip_on_every_front_end() {
-    let cfg = crate::MockConfig {
+    let mut cfg = crate::MockConfig {
         front_ends: vec!["fe01.contoso.com".into(), "fe02.contoso.com".into()],
         ..crate::MockConfig::default()
     };
+    cfg.registrar.auth = crate::RegistrarAuth::Certificate;
     let running = crate::start(cfg).await.unwrap();
     let fes = running.endpoints.front_ends.clone();
     // User 1 is homed on fe02: fe01 redirects, fe02 signs the phone in.
@@ -852,4 +859,246 @@ async fn start_serves_sip_on_every_front_end() {
         )
     );
     running.shutdown().await;
+}
+
+/// Keeps the TLS 1.2 master secret rustls logs (`CLIENT_RANDOM` lines of
+/// the NSS key log format), to check the exporter against the PRF.
+#[derive(Debug, Default)]
+struct MasterSecret(std::sync::Mutex<Option<(Vec<u8>, Vec<u8>)>>);
+
+impl rustls::KeyLog for MasterSecret {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        if label == "CLIENT_RANDOM" {
+            *self.0.lock().unwrap() = Some((client_random.to_vec(), secret.to_vec()));
+        }
+    }
+}
+
+/// The tunnelled client of a TLS-DSK test: user `n`'s certificate, TLS 1.2
+/// with the SHA-256 PRF suites only (so RFC 5246's P_SHA256 applies).
+fn dsk_client(n: u32, keylog: Arc<MasterSecret>) -> rustls::ClientConnection {
+    use rustls::CipherSuite::{
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    };
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.retain(|s| {
+        [
+            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ]
+        .contains(&s.suite())
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca().ca_der().clone()).unwrap();
+    let (csr, key) = csr_and_key();
+    let cert = ca()
+        .issue_user(
+            csr,
+            &format!("sip:user{n}@{DOMAIN}"),
+            Duration::from_secs(8 * 3600),
+            1024,
+            4096,
+            u64::from(n) + 100,
+        )
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![cert],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.clone())),
+        )
+        .unwrap();
+    config.key_log = keylog;
+    rustls::ClientConnection::new(
+        Arc::new(config),
+        ServerName::try_from("fe01.contoso.com").unwrap(),
+    )
+    .unwrap()
+}
+
+fn tls_out(conn: &mut rustls::ClientConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).unwrap();
+    }
+    out
+}
+
+fn with_auth(mut m: Message, value: &phonestorm_proto::sip::AuthValue) -> Message {
+    m.push_header("Authorization", &value.to_string()).unwrap();
+    m
+}
+
+#[tokio::test]
+async fn rfc5705_exporter_matches_rfc5246_prf_and_ms_sipae_signing_holds() {
+    use phonestorm_proto::sip::signing::{SignParams, signature_string};
+    use phonestorm_proto::sip::tlsdsk::{
+        self, DskChallenge, MacAlgorithm, SessionKeys, Side, Signed, handshake_credentials,
+        prf_sha256,
+    };
+    use phonestorm_proto::sip::{AuthValue, authentication_info};
+
+    let pool = pool(1, |c, _, _| c.auth = crate::config::RegistrarAuth::TlsDsk).await;
+    let mut phone = Phone::tls(pool.tls(0), None).await;
+    let mut cseq = 1;
+    let first = phone.exchange(&phone.register(3, "0301", cseq, None)).await;
+    assert_eq!(first.status(), Some(401));
+    let offered = challenges(&first).unwrap();
+    let ch = DskChallenge::parse(offered.iter().find(|c| c.is_scheme("TLS-DSK")).unwrap()).unwrap();
+    assert_eq!(ch.targetname, "fe01.contoso.com");
+    assert!(ch.sts_uri.is_some());
+
+    // [MS-SIPAE] 3.2.5.1: the handshake, leg by leg, under one opaque.
+    let keylog = Arc::new(MasterSecret::default());
+    let mut conn = dsk_client(3, keylog.clone());
+    let mut token = tls_out(&mut conn);
+    let mut opaque: Option<String> = None;
+    let mut server_hello = None;
+    for _ in 0..4 {
+        cseq += 1;
+        let creds = handshake_credentials(&ch.realm, &ch.targetname, 4, opaque.as_deref(), &token);
+        let r = phone
+            .exchange(&with_auth(phone.register(3, "0301", cseq, None), &creds))
+            .await;
+        assert_eq!(r.status(), Some(401), "{r:?}");
+        let leg = DskChallenge::parse(&challenges(&r).unwrap()[0]).unwrap();
+        if let Some(o) = &opaque {
+            assert_eq!(leg.opaque.as_ref(), Some(o), "one opaque per SA");
+        }
+        opaque = leg.opaque.clone();
+        let server = leg.token.unwrap();
+        server_hello.get_or_insert_with(|| server.clone());
+        conn.read_tls(&mut server.as_slice()).unwrap();
+        conn.process_new_packets().unwrap();
+        token = tls_out(&mut conn);
+        if !conn.is_handshaking() {
+            break;
+        }
+    }
+    assert!(!conn.is_handshaking());
+    let opaque = opaque.unwrap();
+
+    // RFC 5705 section 4 with no context is RFC 5246's PRF over the
+    // master secret, the label and client_random + server_random.
+    let mut exported = [0u8; tlsdsk::KEY_MATERIAL_LEN];
+    conn.export_keying_material(&mut exported, tlsdsk::EXPORTER_LABEL.as_bytes(), None)
+        .unwrap();
+    let (client_random, master) = keylog.0.lock().unwrap().clone().unwrap();
+    // ServerHello: record header (5), handshake header (4), version (2),
+    // then the 32-byte random (RFC 5246 7.4.1.3).
+    let server_random = &server_hello.unwrap()[11..43];
+    let seed = [client_random.as_slice(), server_random].concat();
+    assert_eq!(
+        prf_sha256(
+            &master,
+            tlsdsk::EXPORTER_LABEL,
+            &seed,
+            tlsdsk::KEY_MATERIAL_LEN
+        ),
+        exported.to_vec()
+    );
+
+    let suite = conn.negotiated_cipher_suite().unwrap().suite();
+    let mac = MacAlgorithm::for_suite_name(suite.as_str().unwrap()).unwrap();
+    assert_eq!(mac, MacAlgorithm::HmacSha256);
+    let keys = SessionKeys::from_key_material(&exported, mac).unwrap();
+    let signed = |m: Message, cnum: u32, tamper: bool| {
+        let crand = format!("{:08x}", 0x1234_5678 + cnum);
+        let num = cnum.to_string();
+        let params = SignParams {
+            scheme: "TLS-DSK",
+            rand: &crand,
+            num: &num,
+            realm: &ch.realm,
+            targetname: &ch.targetname,
+            version: 4,
+        };
+        let mut signature = keys.sign(Side::Client, &signature_string(&m, &params).unwrap());
+        if tamper {
+            signature.replace_range(..2, "00");
+            signature.replace_range(2..4, "ff");
+        }
+        let creds = Signed {
+            opaque: opaque.clone(),
+            realm: ch.realm.clone(),
+            targetname: ch.targetname.clone(),
+            rand: crand,
+            num,
+            signature,
+            version: None,
+        }
+        .to_credentials();
+        with_auth(m, &creds)
+    };
+
+    // A signed REGISTER gets a 200 whose rspauth verifies under the
+    // server key ([MS-SIPAE] 3.2.5.2).
+    cseq += 1;
+    let ok = phone
+        .exchange(&signed(phone.register(3, "0301", cseq, None), 1, false))
+        .await;
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let info = Signed::from_info(&authentication_info(&ok).unwrap().unwrap()).unwrap();
+    assert_eq!(info.opaque, opaque);
+    let text = signature_string(
+        &ok,
+        &SignParams {
+            scheme: "TLS-DSK",
+            rand: &info.rand,
+            num: &info.num,
+            realm: &ch.realm,
+            targetname: &ch.targetname,
+            version: 4,
+        },
+    )
+    .unwrap();
+    assert!(keys.verify(Side::Server, &text, &info.signature));
+    assert!(!keys.verify(Side::Client, &text, &info.signature));
+
+    // The same cnum again: refused as a replay.
+    cseq += 1;
+    let again = phone
+        .exchange(&signed(phone.register(3, "0301", cseq, None), 1, false))
+        .await;
+    assert_eq!((again.status(), diag_id(&again)), (Some(403), 1000));
+    // A signature that does not verify: refused.
+    cseq += 1;
+    let bad = phone
+        .exchange(&signed(phone.register(3, "0301", cseq, None), 2, true))
+        .await;
+    assert_eq!((bad.status(), diag_id(&bad)), (Some(403), 1000));
+    // An unknown opaque: a new challenge.
+    cseq += 1;
+    let mut stranger = phone.register(3, "0301", cseq, None);
+    let creds = AuthValue::new("TLS-DSK")
+        .with("qop", "auth")
+        .with("opaque", "DEADBEEF")
+        .with("realm", ch.realm.as_str())
+        .with("targetname", ch.targetname.as_str())
+        .with("crand", "00000001")
+        .with("cnum", "1")
+        .with("response", "00");
+    stranger
+        .push_header("Authorization", &creds.to_string())
+        .unwrap();
+    let r = phone.exchange(&stranger).await;
+    assert_eq!((r.status(), diag_id(&r)), (Some(401), 1000));
+    // The SA still works for a fresh cnum; the sign-out is signed too.
+    cseq += 1;
+    let out = phone
+        .exchange(&signed(phone.register(3, "0301", cseq, Some(0)), 3, false))
+        .await;
+    assert_eq!(out.status(), Some(200));
+    assert!(authentication_info(&out).unwrap().is_some());
+    let m = String::from_utf8(pool.ctx().metrics.render()).unwrap();
+    for reason in ["replayed_cnum", "bad_signature", "sa_unknown"] {
+        assert!(
+            m.contains(&format!(
+                r#"phonestorm_mock_auth_rejections_total{{reason="{reason}",service="registrar"}} 1"#
+            )),
+            "{reason}: {m}"
+        );
+    }
 }

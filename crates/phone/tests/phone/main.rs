@@ -14,3 +14,4 @@ mod common;
 mod failures;
 mod hold;
 mod signin;
+mod tlsdsk;

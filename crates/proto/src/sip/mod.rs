@@ -8,17 +8,23 @@
 //! - [`auth`]: the values of the authentication headers ([MS-SIPAE]);
 //! - [`register`]: the phone's REGISTER, epid to `+sip.instance`
 //!   ([MS-SIPRE]), `ms-keep-alive` ([MS-CONMGMT]);
+//! - [`signing`]: the signature string every [MS-SIPAE] scheme signs;
+//! - [`tlsdsk`]: TLS-DSK's header legs, session keys, HMAC and replay
+//!   window (the handshake itself is rustls', run by the callers);
 //! - `headers`: typed readers on [`Message`] (Expires, Retry-After,
 //!   ms-diagnostics, Contacts of a 301, ...).
 //!
 //! It does not own transactions, timers, dialogs or the TLS-DSK security
-//! association: those are the phones' and the mock's, built on this.
+//! association's state and handshake: those are the phones' and the
+//! mock's, built on this.
 
 pub mod auth;
 mod headers;
 pub mod message;
 pub mod register;
+pub mod signing;
 mod text;
+pub mod tlsdsk;
 pub mod uri;
 
 pub use auth::{
@@ -443,6 +449,12 @@ mod tests {
             let _ = RetryAfter::parse(&s);
             let _ = MsKeepAlive::parse(&s);
             let _ = instance_matches_epid(&s, "01010101");
+            if let Ok(v) = AuthValue::parse(&s) {
+                let _ = tlsdsk::DskChallenge::parse(&v);
+                let _ = tlsdsk::Signed::from_credentials(&v);
+                let _ = tlsdsk::Signed::from_info(&v);
+            }
+            let _ = tlsdsk::from_hex(&s);
         }
 
         #[test]

@@ -1,0 +1,372 @@
+//! The registrar's side of TLS-DSK ([MS-SIPAE] 3.3.5): the TLS 1.2
+//! handshake tunnelled in `gssapi-data`, run by a rustls `ServerConnection`
+//! over in-memory buffers; the security associations (SA) it yields, one
+//! per `opaque`; and the checks of every signed request (signature, `cnum`
+//! replay, SA lifetime) and the signature on every answer.
+//!
+//! It owns that state and those checks. It does not decide what a REGISTER
+//! gets once authenticated (see [`super::answer`]) and owns no wire format:
+//! the header values, keys, HMAC and signature string are
+//! `phonestorm_proto::sip::{tlsdsk, signing}`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use phonestorm_proto::sip::signing::{SignParams, signature_string};
+use phonestorm_proto::sip::tlsdsk::{
+    self, DskChallenge, MacAlgorithm, ReplayWindow, SessionKeys, Side, Signed,
+};
+use phonestorm_proto::sip::{AuthValue, Message};
+use rand::RngExt;
+use rustls::ServerConnection;
+use tokio::time::Instant;
+
+use crate::ca::MockCa;
+use crate::clock;
+
+/// Largest `gssapi-data` token accepted on one leg: a client flight with
+/// a certificate is a few kilobytes.
+const MAX_TOKEN: usize = 32 * 1024;
+
+/// Handshakes in progress kept at most; beyond it the oldest are dropped
+/// (a client that never finishes must not grow the table without bound).
+const MAX_PENDING: usize = 100_000;
+
+/// How long a half-done handshake is kept.
+const PENDING_TTL: Duration = Duration::from_secs(60);
+
+/// New SAs between two sweeps of expired ones: sweeping on every sign-in
+/// would walk a 100,000-entry table per handshake during a storm.
+const SWEEP_EVERY: u64 = 4096;
+
+/// One handshake in progress.
+struct Pending {
+    conn: ServerConnection,
+    started: Instant,
+}
+
+/// An established security association.
+#[derive(Debug)]
+struct Sa {
+    keys: SessionKeys,
+    /// What the tunnelled client certificate vouches for.
+    identities: Vec<String>,
+    expires_at: Instant,
+    window: ReplayWindow,
+    snum: u32,
+    realm: String,
+    targetname: String,
+    version: u32,
+}
+
+/// What a tunnelled handshake leg produced.
+#[derive(Debug)]
+pub(super) enum Leg {
+    /// More legs to come: send this challenge in a 401.
+    Continue(AuthValue),
+    /// The handshake finished: send this challenge (the server's last
+    /// flight) in a 401; the client signs from its next request on.
+    Done(AuthValue),
+    /// The handshake failed (untrusted certificate, bad records, unknown
+    /// opaque): the reason, and the challenge carrying any TLS alert.
+    Failed(String, Option<AuthValue>),
+}
+
+/// Why a signed request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// No SA under this opaque, or its lifetime ended: re-authenticate.
+    NoSa(&'static str),
+    /// The `response` does not verify.
+    BadSignature,
+    /// The `cnum` was used before (or is older than the window).
+    Replayed,
+    /// The SA's certificate does not name the From user.
+    WrongUser,
+    /// The Authorization is not a readable TLS-DSK signed value.
+    Malformed(String),
+}
+
+impl Refusal {
+    /// The label counted in the mock's metrics.
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Refusal::NoSa("expired") => "sa_expired",
+            Refusal::NoSa(_) => "sa_unknown",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Replayed => "replayed_cnum",
+            Refusal::WrongUser => "wrong_user",
+            Refusal::Malformed(_) => "malformed_credentials",
+        }
+    }
+}
+
+/// An authenticated request: which SA signs the answer.
+#[derive(Debug, Clone)]
+pub(super) struct Authenticated {
+    opaque: String,
+}
+
+/// Every TLS-DSK security association of one Front End.
+pub struct DskServer {
+    tls: Arc<rustls::ServerConfig>,
+    sa_lifetime: Duration,
+    pending: Mutex<HashMap<String, Pending>>,
+    sas: Mutex<HashMap<String, Sa>>,
+    established: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for DskServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DskServer")
+            .field("sa_lifetime", &self.sa_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_hex8() -> String {
+    format!("{:08X}", rand::rng().random::<u32>())
+}
+
+impl DskServer {
+    /// A TLS-DSK server with the mock CA's server chain, TLS 1.2 only (as
+    /// current Skype for Business servers run the tunnel) and a client
+    /// certificate required and verified against the mock CA.
+    pub fn new(ca: &MockCa, sa_lifetime: Duration) -> crate::Result<Self> {
+        Ok(DskServer {
+            tls: ca.tls_dsk_server_config()?,
+            sa_lifetime,
+            pending: Mutex::new(HashMap::new()),
+            sas: Mutex::new(HashMap::new()),
+            established: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Runs one handshake leg: `creds` carries the client's records in
+    /// `gssapi-data`, and `opaque` after the first leg.
+    pub(super) fn leg(&self, creds: &AuthValue, realm: &str, targetname: &str) -> Leg {
+        let challenge = |opaque: &str, token: Vec<u8>| DskChallenge {
+            realm: realm.to_owned(),
+            targetname: targetname.to_owned(),
+            version: 4,
+            sts_uri: None,
+            opaque: Some(opaque.to_owned()),
+            token: Some(token),
+        };
+        let token = match DskChallenge::parse(creds).map(|c| c.token) {
+            Ok(Some(t)) if !t.is_empty() && t.len() <= MAX_TOKEN => t,
+            Ok(_) => return Leg::Failed("empty or oversized gssapi-data".into(), None),
+            Err(e) => return Leg::Failed(e.to_string(), None),
+        };
+        let now = clock::now();
+        let (opaque, mut pending) = match creds.opaque().filter(|o| !o.is_empty()) {
+            Some(o) => {
+                let found = self.pending.lock().ok().and_then(|mut p| p.remove(o));
+                match found {
+                    Some(p) => (o.to_owned(), p),
+                    None => {
+                        return Leg::Failed(
+                            "no handshake in progress for this opaque".into(),
+                            None,
+                        );
+                    }
+                }
+            }
+            None => match ServerConnection::new(self.tls.clone()) {
+                Ok(conn) => (random_hex8(), Pending { conn, started: now }),
+                Err(e) => return Leg::Failed(format!("tls: {e}"), None),
+            },
+        };
+        let conn = &mut pending.conn;
+        let mut input = token.as_slice();
+        let mut failure = None;
+        while !input.is_empty() {
+            match conn.read_tls(&mut input) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if let Err(e) = conn.process_new_packets() {
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while conn.wants_write() {
+            if conn.write_tls(&mut out).is_err() {
+                break;
+            }
+        }
+        if let Some(why) = failure {
+            // The alert rustls queued goes back so the client sees why.
+            let alert = (!out.is_empty()).then(|| challenge(&opaque, out).to_value());
+            return Leg::Failed(why, alert);
+        }
+        if conn.is_handshaking() {
+            if let Ok(mut p) = self.pending.lock() {
+                if p.len() >= MAX_PENDING {
+                    p.retain(|_, v| now.duration_since(v.started) < PENDING_TTL);
+                }
+                if p.len() < MAX_PENDING {
+                    p.insert(opaque.clone(), pending);
+                }
+            }
+            return Leg::Continue(challenge(&opaque, out).to_value());
+        }
+        match self.establish(&pending.conn, realm, targetname, now) {
+            Ok(sa) => {
+                let n = self
+                    .established
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut sas) = self.sas.lock() {
+                    if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                        sas.retain(|_, s| s.expires_at > now);
+                    }
+                    sas.insert(opaque.clone(), sa);
+                }
+                Leg::Done(challenge(&opaque, out).to_value())
+            }
+            Err(why) => Leg::Failed(why, None),
+        }
+    }
+
+    /// The SA of a finished handshake: keys from the exporter, the
+    /// certificate's names, the lifetime.
+    fn establish(
+        &self,
+        conn: &ServerConnection,
+        realm: &str,
+        targetname: &str,
+        now: Instant,
+    ) -> Result<Sa, String> {
+        let suite = conn
+            .negotiated_cipher_suite()
+            .ok_or("no cipher suite negotiated")?;
+        let name = suite.suite().as_str().unwrap_or("");
+        let mac = MacAlgorithm::for_suite_name(name)
+            .ok_or_else(|| format!("no TLS-DSK MAC for cipher suite {name}"))?;
+        let mut material = [0u8; tlsdsk::KEY_MATERIAL_LEN];
+        conn.export_keying_material(&mut material, tlsdsk::EXPORTER_LABEL.as_bytes(), None)
+            .map_err(|e| format!("exporter: {e}"))?;
+        let keys = SessionKeys::from_key_material(&material, mac).map_err(|e| e.to_string())?;
+        let cert = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or("no client certificate")?;
+        let identities = super::certificate_identities(cert);
+        // [MS-SIPAE] 3.2.2: the SA lives until the lesser of the
+        // certificate's expiry and the configured cap (eight hours).
+        let cert_left = x509_parser::parse_x509_certificate(cert)
+            .ok()
+            .map(|(_, c)| c.validity().not_after.timestamp())
+            .and_then(|t| u64::try_from(t).ok())
+            .map(|t| Duration::from_secs(t).saturating_sub(clock::wall()))
+            .unwrap_or(Duration::ZERO);
+        Ok(Sa {
+            keys,
+            identities,
+            expires_at: now + self.sa_lifetime.min(cert_left),
+            window: ReplayWindow::default(),
+            snum: 0,
+            realm: realm.to_owned(),
+            targetname: targetname.to_owned(),
+            version: 4,
+        })
+    }
+
+    /// Checks a signed request ([MS-SIPAE] 3.3.5.2): the SA exists and is
+    /// alive, the signature verifies, the cnum is new, and the certificate
+    /// names `user` (a SIP address without `sip:`).
+    pub(super) fn check(
+        &self,
+        req: &Message,
+        creds: &AuthValue,
+        user: &str,
+    ) -> Result<Authenticated, Refusal> {
+        let signed =
+            Signed::from_credentials(creds).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let cnum = signed
+            .number()
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let now = clock::now();
+        let mut sas = self.sas.lock().map_err(|_| Refusal::NoSa("unknown"))?;
+        let Some(sa) = sas.get_mut(&signed.opaque) else {
+            return Err(Refusal::NoSa("unknown"));
+        };
+        if sa.expires_at <= now {
+            sas.remove(&signed.opaque);
+            return Err(Refusal::NoSa("expired"));
+        }
+        let text = signature_string(
+            req,
+            &SignParams {
+                scheme: tlsdsk::SCHEME,
+                rand: &signed.rand,
+                num: &signed.num,
+                realm: &sa.realm,
+                targetname: &sa.targetname,
+                version: sa.version,
+            },
+        )
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        if !sa.keys.verify(Side::Client, &text, &signed.signature) {
+            return Err(Refusal::BadSignature);
+        }
+        if sa.window.accept(cnum).is_err() {
+            return Err(Refusal::Replayed);
+        }
+        if !sa.identities.iter().any(|i| i.eq_ignore_ascii_case(user)) {
+            return Err(Refusal::WrongUser);
+        }
+        Ok(Authenticated {
+            opaque: signed.opaque,
+        })
+    }
+
+    /// Signs an answer to an authenticated request: `Authentication-Info`
+    /// with a fresh `srand`, the next `snum` and `rspauth`.
+    pub(super) fn sign(&self, auth: &Authenticated, answer: &mut Message) {
+        let Ok(mut sas) = self.sas.lock() else {
+            return;
+        };
+        let Some(sa) = sas.get_mut(&auth.opaque) else {
+            return;
+        };
+        sa.snum = sa.snum.wrapping_add(1);
+        let srand = random_hex8();
+        let snum = sa.snum.to_string();
+        let Ok(text) = signature_string(
+            answer,
+            &SignParams {
+                scheme: tlsdsk::SCHEME,
+                rand: &srand,
+                num: &snum,
+                realm: &sa.realm,
+                targetname: &sa.targetname,
+                version: sa.version,
+            },
+        ) else {
+            return;
+        };
+        let info = Signed {
+            opaque: auth.opaque.clone(),
+            realm: sa.realm.clone(),
+            targetname: sa.targetname.clone(),
+            rand: srand,
+            num: snum,
+            signature: sa.keys.sign(Side::Server, &text),
+            version: Some(sa.version),
+        };
+        let _ = answer.push_header("Authentication-Info", &info.to_info().to_string());
+    }
+
+    /// Security associations held (live or not yet swept).
+    pub fn associations(&self) -> usize {
+        self.sas.lock().map_or(0, |s| s.len())
+    }
+}
