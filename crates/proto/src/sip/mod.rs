@@ -6,6 +6,7 @@
 //!   RFC 5626 section 3.5.1);
 //! - [`uri`]: SIP URIs, name-addr values, Via, CSeq;
 //! - [`auth`]: the values of the authentication headers ([MS-SIPAE]);
+//! - [`digest`]: RFC 2617 / 7616 / 8760 Digest for standard registrars;
 //! - [`register`]: the phone's REGISTER, epid to `+sip.instance`
 //!   ([MS-SIPRE]), `ms-keep-alive` ([MS-CONMGMT]);
 //! - `headers`: typed readers on [`Message`] (Expires, Retry-After,
@@ -15,6 +16,7 @@
 //! association: those are the phones' and the mock's, built on this.
 
 pub mod auth;
+pub mod digest;
 mod headers;
 pub mod message;
 pub mod register;
