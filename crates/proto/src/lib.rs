@@ -18,6 +18,7 @@ pub mod dhcp;
 pub mod diag;
 pub mod dns;
 mod error;
+pub mod ntlm;
 pub mod sip;
 pub mod sntp;
 pub mod soap;

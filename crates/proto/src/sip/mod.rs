@@ -6,6 +6,7 @@
 //!   RFC 5626 section 3.5.1);
 //! - [`uri`]: SIP URIs, name-addr values, Via, CSeq;
 //! - [`auth`]: the values of the authentication headers ([MS-SIPAE]);
+//! - [`digest`]: RFC 2617 / 7616 / 8760 Digest for standard registrars;
 //! - [`register`]: the phone's REGISTER, epid to `+sip.instance`
 //!   ([MS-SIPRE]), `ms-keep-alive` ([MS-CONMGMT]);
 //! - [`signing`]: the signature string every [MS-SIPAE] scheme signs;
@@ -19,6 +20,7 @@
 //! mock's, built on this.
 
 pub mod auth;
+pub mod digest;
 mod headers;
 pub mod message;
 pub mod register;
