@@ -11,9 +11,12 @@
 //!   published: PIN web ticket, root chain, device update ([`template`],
 //!   [`guessed`]).
 //!
-//! Does not own: HTTP, TLS, the XML signature a later call puts in its
-//! `wsse:Security` header (the assertion is kept as raw text for it), nor the
-//! `ms-diagnostics` grammar (that is [`crate::diag`]).
+//! - the signed `wsse:Security` header that proves possession of the web
+//!   ticket's key on later calls, with exclusive canonicalization
+//!   ([`wssec`]).
+//!
+//! Does not own: HTTP, TLS, nor the `ms-diagnostics` grammar (that is
+//! [`crate::diag`]).
 //!
 //! Every parser matches elements by namespace URI and local name, never by
 //! prefix, refuses bodies over [`xml::MAX_BODY_BYTES`] or nested deeper than
@@ -24,6 +27,7 @@ pub mod envelope;
 pub mod guessed;
 pub mod psha1;
 pub mod template;
+pub mod wssec;
 pub mod wstrust;
 pub mod xml;
 
