@@ -334,6 +334,13 @@ pub struct PhoneConfig {
     /// Whether a phone told to update downloads the image and starts over
     /// (default true; once per bootstrap).
     pub apply_updates: bool,
+    /// Whether calls made with the web ticket carry the signed proof of
+    /// possession of its key (`wsse:Timestamp` signed with the proof key),
+    /// as a pool whose policy asks for it requires (default true). Off
+    /// sends the assertion alone, as a bearer token.
+    pub sign_web_ticket: bool,
+    /// Lifetime of that proof's timestamp (default 5 minutes).
+    pub proof_lifetime: Duration,
 }
 
 impl PhoneConfig {
@@ -365,6 +372,8 @@ impl PhoneConfig {
             max_candidates: 8,
             max_body: 1 << 20,
             apply_updates: true,
+            sign_web_ticket: true,
+            proof_lifetime: Duration::from_secs(300),
         })
     }
 

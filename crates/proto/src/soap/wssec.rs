@@ -418,6 +418,22 @@ pub enum ProofError {
     Expired(String),
 }
 
+impl ProofError {
+    /// The WSS 1.0 section 12 fault code (local name in the `wsse`
+    /// namespace) a service answers this refusal with: `InvalidSecurity`
+    /// ("an error was discovered processing the <wsse:Security> header"),
+    /// `FailedCheck` ("the signature or decryption was invalid"),
+    /// `InvalidSecurityToken` and `MessageExpired`.
+    pub fn wss_fault_code(&self) -> &'static str {
+        match self {
+            ProofError::Missing(_) => "InvalidSecurity",
+            ProofError::Bad(_) => "FailedCheck",
+            ProofError::UnknownTicket(_) => "InvalidSecurityToken",
+            ProofError::Expired(_) => "MessageExpired",
+        }
+    }
+}
+
 impl std::fmt::Display for ProofError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
