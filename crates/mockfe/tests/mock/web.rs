@@ -11,9 +11,9 @@ use phonestorm_mockfe::config::Faults;
 use phonestorm_proto::soap::certprov::{
     GET_AND_PUBLISH_CERT_ACTION, GetAndPublishCertRequest, GetAndPublishCertResponse,
 };
+use phonestorm_proto::soap::envelope::Fault;
 use phonestorm_proto::soap::guessed::{self, DeviceUpdate, ROOT_CHAIN_SOAP_ACTION};
 use phonestorm_proto::soap::template::{TemplateKind, TemplateSet, TemplateValues};
-use phonestorm_proto::soap::envelope::Fault;
 use phonestorm_proto::soap::wssec;
 use phonestorm_proto::soap::wstrust::{RST_ISSUE_ACTION, RequestSecurityTokenResponse};
 use phonestorm_proto::soap::{NS_WSSE, envelope};

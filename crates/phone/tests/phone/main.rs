@@ -13,4 +13,5 @@
 mod common;
 mod failures;
 mod hold;
+mod proof;
 mod signin;
