@@ -148,6 +148,14 @@ pub fn fuzz_roundtrip(data: &[u8]) -> std::result::Result<(), String> {
     }
 
     let _ = envelope::classify(200, None, data);
+    if let Ok(env) = envelope::Envelope::parse_with(data, wssec::CAPTURE_SCOPE) {
+        let _ = wssec::verify_security_header(
+            &env,
+            |_| Some(vec![1; 32]),
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        );
+    }
     let _ = envelope::classify(500, Some("28020;reason=\"x\""), data);
     if let Ok(x) = RequestSecurityToken::parse(data) {
         check("RST", &x, &x.to_envelope(None), RequestSecurityToken::parse)?;
@@ -169,6 +177,8 @@ pub fn fuzz_roundtrip(data: &[u8]) -> std::result::Result<(), String> {
         if let Ok(t) = template::Template::parse(text) {
             let _ = t.render(&template::TemplateValues::new());
         }
+        let _ = wssec::exc_c14n(text, &[]);
+        let _ = wssec::parse_xs_datetime(text);
     }
     if let Ok(x) = Fault::parse(data) {
         check("Fault", &x, &x.to_envelope(), Fault::parse)?;
