@@ -457,6 +457,141 @@ async fn web_ticket_proof_accepted_missing_tampered_expired() {
     lax.shutdown().await;
 }
 
+/// Runs `xmlsec1` with `args` in a blocking thread; its exit status and
+/// output.
+async fn xmlsec1(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("xmlsec1")
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// xmlsec1 (libxmlsec1, an independent XML-DSig implementation) agrees with
+/// the web-ticket proof both ways: it verifies the header the phones send
+/// (and refuses it tampered), and a signature it makes with the proof key
+/// — over a template with other prefixes, whitespace, and `wsu` declared
+/// on the Envelope — is accepted by the mock.
+#[tokio::test]
+async fn xmlsec1_agrees_with_the_web_ticket_proof() {
+    if !tool("xmlsec1", "xmlsec1") {
+        return;
+    }
+    let mock = start(MockConfig::default()).await;
+    let t = RequestSecurityTokenResponse::parse(&web_ticket(&mock, "50008", "13579").await.body)
+        .unwrap();
+    let key = t.proof_key(&[7u8; 32]).unwrap();
+    let assertion = t.assertion.unwrap();
+    let dir = std::env::temp_dir().join(format!("phonestorm-xmlsec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("proof.key");
+    std::fs::write(&key_file, &key).unwrap();
+    let id_attr = format!("{}:Timestamp", phonestorm_proto::soap::NS_WSU);
+    let verify = |file: &std::path::Path| {
+        vec![
+            "--verify".to_owned(),
+            "--hmackey".to_owned(),
+            key_file.display().to_string(),
+            "--id-attr:Id".to_owned(),
+            id_attr.clone(),
+            file.display().to_string(),
+        ]
+    };
+
+    // Ours, checked by xmlsec1.
+    let ours = cert_request(
+        "user8@contoso.com",
+        signed(&assertion.raw, &key),
+        csr(rcgen::RsaKeySize::_2048),
+    );
+    let ours_file = dir.join("ours.xml");
+    std::fs::write(&ours_file, &ours).unwrap();
+    let out = xmlsec1(verify(&ours_file)).await;
+    assert!(out.status.success(), "{out:?}");
+    let tampered_file = dir.join("tampered.xml");
+    std::fs::write(
+        &tampered_file,
+        ours.replacen("<wsu:Created>", "<wsu:Created>1", 1),
+    )
+    .unwrap();
+    let out = xmlsec1(verify(&tampered_file)).await;
+    assert!(!out.status.success(), "{out:?}");
+
+    // xmlsec1's, checked by the mock.
+    let wall = phonestorm_mockfe::clock::wall();
+    let ns_wsu = phonestorm_proto::soap::NS_WSU;
+    let header = format!(
+        "\n  <wsse:Security xmlns:wsse=\"{NS_WSSE}\" s:mustUnderstand=\"1\">\n    \
+         <wsu:Timestamp wsu:Id=\"ts-1\">\n      <wsu:Created>{}</wsu:Created>\n      \
+         <wsu:Expires>{}</wsu:Expires>\n    </wsu:Timestamp>\n    {}\n    \
+         <ds:Signature xmlns:ds=\"{dsig}\">\n      <ds:SignedInfo>\n        \
+         <ds:CanonicalizationMethod Algorithm=\"{c14n}\"/>\n        \
+         <ds:SignatureMethod Algorithm=\"{hmac}\"/>\n        <ds:Reference URI=\"#ts-1\">\n          \
+         <ds:Transforms><ds:Transform Algorithm=\"{c14n}\"/></ds:Transforms>\n          \
+         <ds:DigestMethod Algorithm=\"{sha1}\"/>\n          <ds:DigestValue/>\n        \
+         </ds:Reference>\n      </ds:SignedInfo>\n      <ds:SignatureValue/>\n      \
+         <ds:KeyInfo><wsse:SecurityTokenReference><wsse:KeyIdentifier ValueType=\"{vt}\">{id}\
+         </wsse:KeyIdentifier></wsse:SecurityTokenReference></ds:KeyInfo>\n    </ds:Signature>\n  \
+         </wsse:Security>\n",
+        phonestorm_proto::soap::xs_datetime(wall),
+        phonestorm_proto::soap::xs_datetime(wall + Duration::from_secs(300)),
+        assertion.raw,
+        dsig = wssec::NS_DSIG,
+        c14n = wssec::ALG_EXC_C14N,
+        hmac = wssec::ALG_HMAC_SHA1,
+        sha1 = wssec::ALG_SHA1,
+        vt = wssec::VALUE_TYPE_SAML_ASSERTION_ID,
+        id = assertion.assertion_id,
+    );
+    let template = GetAndPublishCertRequest {
+        device_id: "{8a7d2f0c-1b6e-4c1a-9a0f-0123456789ab}".into(),
+        entity: "user8@contoso.com".into(),
+        csr_der: csr(rcgen::RsaKeySize::_2048),
+        request_id: None,
+    }
+    .to_envelope(Some(&header))
+    .replacen(
+        "<s:Envelope xmlns:s=",
+        &format!("<s:Envelope xmlns:wsu=\"{ns_wsu}\" xmlns:s="),
+        1,
+    );
+    let template_file = dir.join("template.xml");
+    let theirs_file = dir.join("theirs.xml");
+    std::fs::write(&template_file, &template).unwrap();
+    let out = xmlsec1(vec![
+        "--sign".to_owned(),
+        "--hmackey".to_owned(),
+        key_file.display().to_string(),
+        "--id-attr:Id".to_owned(),
+        id_attr.clone(),
+        "--output".to_owned(),
+        theirs_file.display().to_string(),
+        template_file.display().to_string(),
+    ])
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let theirs = std::fs::read_to_string(&theirs_file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let a = post_soap(
+        &mock,
+        "/CertProv/CertProvisioningService.svc",
+        GET_AND_PUBLISH_CERT_ACTION,
+        &theirs,
+    )
+    .await;
+    assert!(
+        matches!(
+            GetAndPublishCertResponse::parse(&a.body),
+            Ok(GetAndPublishCertResponse::Issued(_))
+        ),
+        "{a:?}\n{theirs}"
+    );
+    mock.shutdown().await;
+}
+
 #[tokio::test]
 async fn device_update_and_streamed_firmware() {
     let mut cfg = MockConfig::default();
