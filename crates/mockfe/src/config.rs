@@ -156,6 +156,10 @@ pub struct DnsConfig {
 pub struct SntpConfig {
     /// Stratum announced (a domain controller is usually 2 to 4).
     pub stratum: u8,
+    /// Seconds the served time is off from the system clock (negative:
+    /// behind), to model a domain controller with a wrong clock; phones
+    /// take it as theirs, so their WS-Security timestamps go stale.
+    pub clock_offset_secs: i64,
     /// Capacity model.
     pub capacity: Capacity,
     /// Fault knobs.
@@ -364,6 +368,7 @@ impl Default for SntpConfig {
     fn default() -> Self {
         SntpConfig {
             stratum: 3,
+            clock_offset_secs: 0,
             capacity: capacity(
                 4,
                 5000,

@@ -1,5 +1,5 @@
 //! The mock's SNTP server (stage 2b): RFC 4330 section 6 answers stamped
-//! with the system clock.
+//! with the system clock, or a configured offset from it.
 //!
 //! The packet logic lives in `phonestorm_proto::sntp`; this module supplies
 //! the server's clock and plugs it into the shared datagram loop.
@@ -15,17 +15,29 @@ use crate::udp::{Answer, DatagramHandler};
 #[derive(Debug)]
 pub struct Sntp {
     stratum: u8,
+    offset_secs: i64,
 }
 
 impl Sntp {
     /// A server announcing `stratum`.
     pub fn new(stratum: u8) -> Self {
-        Sntp { stratum }
+        Sntp {
+            stratum,
+            offset_secs: 0,
+        }
     }
 
-    fn now() -> NtpTimestamp {
+    /// Serves time `secs` off the system clock (negative: behind).
+    pub fn with_offset(mut self, secs: i64) -> Self {
+        self.offset_secs = secs;
+        self
+    }
+
+    fn now(&self) -> NtpTimestamp {
         let wall = clock::wall();
-        let secs = i64::try_from(wall.as_secs()).unwrap_or(i64::MAX);
+        let secs = i64::try_from(wall.as_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_add(self.offset_secs);
         NtpTimestamp::from_unix(secs, wall.subsec_nanos()).unwrap_or(NtpTimestamp::ZERO)
     }
 }
@@ -36,7 +48,7 @@ impl DatagramHandler for Sntp {
     }
 
     fn answer(&self, request: &[u8], from: SocketAddr) -> Answer {
-        let receive = Self::now();
+        let receive = self.now();
         let clock = ServerClock {
             leap: Leap::NoWarning,
             stratum: self.stratum,
@@ -48,7 +60,7 @@ impl DatagramHandler for Sntp {
             reference_id: *b"LOCL",
             reference: receive,
         };
-        match sntp::server_reply(request, &clock, receive, Self::now()) {
+        match sntp::server_reply(request, &clock, receive, self.now()) {
             Ok(reply) => Answer::Reply(reply.to_vec(), from),
             // RFC 4330 section 6: requests in other modes are discarded.
             Err(_) => Answer::Drop(Some("invalid")),

@@ -262,7 +262,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
     // SNTP.
     tasks.spawn(udp::serve(
         Arc::new(sntp_sock),
-        Arc::new(Sntp::new(cfg.sntp.stratum)),
+        Arc::new(Sntp::new(cfg.sntp.stratum).with_offset(cfg.sntp.clock_offset_secs)),
         Station::new(
             cfg.sntp.capacity,
             cfg.sntp.faults.pause,

@@ -29,6 +29,7 @@ use phonestorm_proto::soap::envelope::{
 use phonestorm_proto::soap::guessed::{self, DeviceUpdate};
 use phonestorm_proto::soap::psha1::{self, CK_PSHA1};
 use phonestorm_proto::soap::template::TemplateSet;
+use phonestorm_proto::soap::wssec::{self, ProofError};
 use phonestorm_proto::soap::wstrust::{
     Lifetime, ProofToken, RequestSecurityToken, RequestSecurityTokenResponse, SamlAssertion,
     TOKEN_TYPE_SAML11,
@@ -84,9 +85,7 @@ const PROOF_KEY_BITS: u32 = 256;
 struct Ticket {
     user: u32,
     expires: Duration,
-    /// The WS-Trust proof key: the signing key of later calls (checked
-    /// when the signed-proof issue lands; kept now so tickets carry it).
-    #[allow(dead_code)]
+    /// The WS-Trust proof key: the key later calls sign with.
     proof_key: Vec<u8>,
 }
 
@@ -378,8 +377,13 @@ impl Web {
     }
 
     /// The user a web ticket in `wsse:Security` names, if it is one we
-    /// issued and it has not expired.
-    fn ticket_user(&self, env: &Envelope) -> Result<u32, &'static str> {
+    /// issued and it has not expired; when the configuration requires the
+    /// signed proof, only if the header's signature was made with that
+    /// ticket's proof key over a fresh timestamp.
+    fn ticket_user(&self, env: &Envelope) -> Result<u32, Refusal> {
+        if self.cfg.web_ticket.require_signed_proof {
+            return self.signed_ticket_user(env);
+        }
         let header = env.header.as_ref().ok_or("no SOAP header")?;
         let security = header
             .child(&[NS_WSSE], "Security")
@@ -393,20 +397,47 @@ impl Web {
         let tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
         let t = tickets.get(id).ok_or("unknown web ticket")?;
         if t.expires <= clock::wall() {
-            return Err("expired web ticket");
+            return Err("expired web ticket".into());
         }
         Ok(t.user)
     }
 
+    /// [`Web::ticket_user`] with the proof checked ([`wssec`]).
+    fn signed_ticket_user(&self, env: &Envelope) -> Result<u32, Refusal> {
+        let now = clock::wall();
+        let mut found = None;
+        wssec::verify_security_header(
+            env,
+            |id| {
+                let tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
+                let t = tickets.get(id)?;
+                found = Some((t.user, t.expires));
+                Some(t.proof_key.clone())
+            },
+            now,
+            PROOF_MAX_SKEW,
+        )
+        .map_err(Refusal::Proof)?;
+        match found {
+            Some((_, expires)) if expires <= now => Err("expired web ticket".into()),
+            Some((user, _)) => Ok(user),
+            None => Err("unknown web ticket".into()),
+        }
+    }
+
     /// The envelope of a call made with a web ticket, and the ticket's
-    /// user; or the refusal to send (400 for bad XML, 401 for no ticket).
+    /// user; or the refusal to send (400 for bad XML, 401 for no ticket,
+    /// 401 with a WS-Security fault for a missing or bad proof).
     #[allow(clippy::result_large_err)] // the refusal is the answer to send, once per call
     fn ticketed(&self, body: &[u8], what: &str) -> Result<(Envelope, u32), Answer> {
-        let env = Envelope::parse(body)
+        let env = Envelope::parse_with(body, wssec::CAPTURE_SCOPE)
             .map_err(|e| text(StatusCode::BAD_REQUEST, &format!("{what} request: {e}")))?;
-        let user = self
-            .ticket_user(&env)
-            .map_err(|why| diagnostic(StatusCode::UNAUTHORIZED, diag_ids::NO_VALID_TOKEN, why))?;
+        let user = self.ticket_user(&env).map_err(|why| match why {
+            Refusal::Ticket(why) => {
+                diagnostic(StatusCode::UNAUTHORIZED, diag_ids::NO_VALID_TOKEN, why)
+            }
+            Refusal::Proof(e) => proof_fault(&e),
+        })?;
         Ok((env, user))
     }
 
@@ -682,6 +713,49 @@ fn soap_fault(status: StatusCode, code: &str, string: &str, diag: Option<(u32, &
         Some((id, reason)) => with_diagnostics(r, id, reason),
         None => r,
     }
+}
+
+/// Why a call made with a web ticket is refused.
+enum Refusal {
+    /// No usable ticket (missing, unknown, expired).
+    Ticket(&'static str),
+    /// The ticket's proof of possession is missing or wrong.
+    Proof(ProofError),
+}
+
+impl From<&'static str> for Refusal {
+    fn from(why: &'static str) -> Self {
+        Refusal::Ticket(why)
+    }
+}
+
+/// Clock skew allowed on a proof's timestamp: 5 minutes, WCF's default
+/// `MaxClockSkew`, which the pool's web services run on.
+const PROOF_MAX_SKEW: Duration = Duration::from_secs(300);
+
+/// A refused proof as the pool's WCF stack answers it: a SOAP fault with
+/// the WSS 1.0 section 12 code, an `OCSDiagnosticsFault` detail with 28020
+/// (no valid security token, [MS-OCAUTHWS] 2.2.4.1) and the same id in
+/// `X-Ms-diagnostics`, status 401.
+fn proof_fault(e: &ProofError) -> Answer {
+    let reason = e.to_string();
+    let fault = Fault {
+        code: FaultCode {
+            namespace: Some(NS_WSSE.to_owned()),
+            local: e.wss_fault_code().to_owned(),
+        },
+        string: reason.clone(),
+        actor: None,
+        diagnostics: Some(MsDiagnosticsFault {
+            error_id: diag_ids::NO_VALID_TOKEN,
+            reason: reason.clone(),
+        }),
+    };
+    with_diagnostics(
+        soap(StatusCode::UNAUTHORIZED, fault.to_envelope()),
+        diag_ids::NO_VALID_TOKEN,
+        &reason,
+    )
 }
 
 /// [MS-OCAUTHWS] 3.1.4.1: GetAndPublishCert reports errors in ErrorInfo

@@ -336,6 +336,13 @@ pub struct PhoneConfig {
     pub apply_updates: bool,
     /// How REGISTERs authenticate (default: TLS-DSK when offered).
     pub auth: crate::auth::AuthSettings,
+    /// Whether calls made with the web ticket carry the signed proof of
+    /// possession of its key (`wsse:Timestamp` signed with the proof key),
+    /// as a pool whose policy asks for it requires (default true). Off
+    /// sends the assertion alone, as a bearer token.
+    pub sign_web_ticket: bool,
+    /// Lifetime of that proof's timestamp (default 5 minutes).
+    pub proof_lifetime: Duration,
 }
 
 impl PhoneConfig {
@@ -368,6 +375,8 @@ impl PhoneConfig {
             auth: crate::auth::AuthSettings::default(),
             max_body: 1 << 20,
             apply_updates: true,
+            sign_web_ticket: true,
+            proof_lifetime: Duration::from_secs(300),
         })
     }
 

@@ -21,6 +21,7 @@ use phonestorm_proto::soap::guessed::{
     self, DeviceUpdate, RESOLVE_USER_SOAP_ACTION, ROOT_CHAIN_SOAP_ACTION,
 };
 use phonestorm_proto::soap::template::{TemplateKind, TemplateValues};
+use phonestorm_proto::soap::wssec;
 use phonestorm_proto::soap::wstrust::{RST_ISSUE_ACTION, RequestSecurityTokenResponse};
 use rand::RngExt;
 use tokio::net::UdpSocket;
@@ -658,12 +659,9 @@ impl Phone<'_> {
     pub(crate) async fn certificate(&mut self) -> Step<()> {
         let web = self.web_server()?;
         let config = self.web_tls()?;
-        let header = match &self.ticket {
-            Some((assertion, _)) => {
-                format!("<wsse:Security xmlns:wsse=\"{NS_WSSE}\">{assertion}</wsse:Security>")
-            }
-            None => return fail(FailureKind::Other, "no web ticket"),
-        };
+        if self.ticket.is_none() {
+            return fail(FailureKind::Other, "no web ticket");
+        }
         let sip_uri = match self.id.user.sip_uri.as_deref() {
             Some(u) => u.to_owned(),
             None => {
@@ -672,7 +670,7 @@ impl Phone<'_> {
                         .map_err(|e| {
                             Failure::new(FailureKind::Other, format!("ResolveUser template: {e}"))
                         })?;
-                let env = envelope::build_envelope(Some(&header), &body);
+                let env = envelope::build_envelope(Some(&self.ticket_header()?), &body);
                 let a = self
                     .post(
                         &web,
@@ -701,7 +699,7 @@ impl Phone<'_> {
             csr_der: csr,
             request_id: None,
         }
-        .to_envelope(Some(&header));
+        .to_envelope(Some(&self.ticket_header()?));
         let a = self
             .post(
                 &web,
@@ -740,6 +738,35 @@ impl Phone<'_> {
         // The ticket has done its job; a held phone keeps no copy.
         self.ticket = None;
         Ok(())
+    }
+}
+
+impl Phone<'_> {
+    /// The `wsse:Security` header of a call made with the web ticket: the
+    /// assertion, and (unless configured off) a timestamp signed with the
+    /// ticket's proof key. Built per call so each carries a fresh
+    /// timestamp, read from the phone's clock as SNTP set it (stage 2b):
+    /// a phone has no other time, so a time server that is off makes the
+    /// proof stale, as it would on a real phone.
+    fn ticket_header(&self) -> Step<String> {
+        let Some((assertion, proof_key)) = &self.ticket else {
+            return fail(FailureKind::Other, "no web ticket");
+        };
+        if !self.cfg.sign_web_ticket {
+            return Ok(format!(
+                "<wsse:Security xmlns:wsse=\"{NS_WSSE}\">{assertion}</wsse:Security>"
+            ));
+        }
+        let wall = clock::wall();
+        let now = match self.ntp_offset {
+            Some(off) if off < 0 => {
+                wall.saturating_sub(std::time::Duration::from_nanos(off.unsigned_abs()))
+            }
+            Some(off) => wall.saturating_add(std::time::Duration::from_nanos(off.unsigned_abs())),
+            None => wall,
+        };
+        wssec::build_security_header(assertion, proof_key, now, self.cfg.proof_lifetime)
+            .map_err(|e| Failure::new(FailureKind::Other, format!("web ticket proof: {e}")).into())
     }
 }
 

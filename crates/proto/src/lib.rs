@@ -3,7 +3,8 @@
 //! This crate owns the codecs and the protocol arithmetic that both the
 //! virtual phones and the mock Front End use: DHCP (with the `MS-UC-Client`
 //! options 43 and 120), DNS SRV and A, SNTP, the SOAP bodies of the web
-//! services, and SIP. It owns no sockets, no runtime and no clock: callers pass
+//! services, SIP, and the authentication arithmetic (NTLMv2 for [MS-SIPAE],
+//! SIP Digest, the signed web-ticket proof). It owns no sockets, no runtime and no clock: callers pass
 //! bytes in, get bytes or typed values out, and pass the current time, and any
 //! random values, as arguments. That keeps every decision testable against
 //! the specifications' own vectors, and keeps the mock and the phones from

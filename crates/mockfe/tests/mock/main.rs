@@ -13,6 +13,7 @@
 
 mod common;
 mod dhcp;
+mod digest;
 mod dns;
 mod sntp;
 mod web;

@@ -11,8 +11,10 @@ use phonestorm_mockfe::config::Faults;
 use phonestorm_proto::soap::certprov::{
     GET_AND_PUBLISH_CERT_ACTION, GetAndPublishCertRequest, GetAndPublishCertResponse,
 };
+use phonestorm_proto::soap::envelope::Fault;
 use phonestorm_proto::soap::guessed::{self, DeviceUpdate, ROOT_CHAIN_SOAP_ACTION};
 use phonestorm_proto::soap::template::{TemplateKind, TemplateSet, TemplateValues};
+use phonestorm_proto::soap::wssec;
 use phonestorm_proto::soap::wstrust::{RST_ISSUE_ACTION, RequestSecurityTokenResponse};
 use phonestorm_proto::soap::{NS_WSSE, envelope};
 use rcgen::{CertificateParams, KeyPair};
@@ -90,9 +92,41 @@ async fn web_ticket(mock: &phonestorm_mockfe::Running, number: &str, pin: &str) 
     .await
 }
 
-fn cert_request(entity: &str, assertion: Option<&str>, csr_der: Vec<u8>) -> String {
-    let header =
-        assertion.map(|a| format!("<wsse:Security xmlns:wsse=\"{NS_WSSE}\">{a}</wsse:Security>"));
+/// How a test call presents its web ticket.
+#[derive(Clone, Copy)]
+enum Proof<'a> {
+    /// No `wsse:Security` at all.
+    None,
+    /// The assertion alone, as a bearer token.
+    Bare(&'a str),
+    /// The assertion with a timestamp signed by `key`, created `age` ago.
+    Signed(&'a str, &'a [u8], Duration),
+}
+
+fn security_header(proof: Proof<'_>) -> Option<String> {
+    match proof {
+        Proof::None => None,
+        Proof::Bare(a) => Some(format!(
+            "<wsse:Security xmlns:wsse=\"{NS_WSSE}\">{a}</wsse:Security>"
+        )),
+        Proof::Signed(a, key, age) => Some(
+            wssec::build_security_header(
+                a,
+                key,
+                phonestorm_mockfe::clock::wall() - age,
+                Duration::from_secs(300),
+            )
+            .unwrap(),
+        ),
+    }
+}
+
+fn signed<'a>(assertion: &'a str, key: &'a [u8]) -> Proof<'a> {
+    Proof::Signed(assertion, key, Duration::ZERO)
+}
+
+fn cert_request(entity: &str, proof: Proof<'_>, csr_der: Vec<u8>) -> String {
+    let header = security_header(proof);
     GetAndPublishCertRequest {
         device_id: "{8a7d2f0c-1b6e-4c1a-9a0f-0123456789ab}".into(),
         entity: entity.into(),
@@ -150,11 +184,12 @@ async fn root_chain_web_ticket_and_certificate() {
     let rstr = RequestSecurityTokenResponse::parse(&answer.body).unwrap();
     let assertion = rstr.assertion.clone().unwrap();
     assert!(assertion.raw.contains("sip:user7@contoso.com"));
-    assert_eq!(rstr.proof_key(&[7u8; 32]).unwrap().len(), 32);
+    let key = rstr.proof_key(&[7u8; 32]).unwrap();
+    assert_eq!(key.len(), 32);
 
     let body = cert_request(
         "user7@contoso.com",
-        Some(&assertion.raw),
+        signed(&assertion.raw, &key),
         csr(rcgen::RsaKeySize::_2048),
     );
     let answer = post_soap(
@@ -221,7 +256,11 @@ async fn refusals_a_pool_gives() {
     );
 
     // A certificate without a ticket: 401 / 28020.
-    let body = cert_request("user2@contoso.com", None, csr(rcgen::RsaKeySize::_2048));
+    let body = cert_request(
+        "user2@contoso.com",
+        Proof::None,
+        csr(rcgen::RsaKeySize::_2048),
+    );
     let a = post_soap(
         &mock,
         "/CertProv/CertProvisioningService.svc",
@@ -234,10 +273,11 @@ async fn refusals_a_pool_gives() {
     // [MS-OCAUTHWS] 3.1.4.1 says errors travel; for user 2 it works.
     let t = RequestSecurityTokenResponse::parse(&web_ticket(&mock, "50002", "13579").await.body)
         .unwrap();
+    let key = t.proof_key(&[7u8; 32]).unwrap();
     let raw = t.assertion.unwrap().raw;
     let wrong = cert_request(
         "user3@contoso.com",
-        Some(&raw),
+        signed(&raw, &key),
         csr(rcgen::RsaKeySize::_2048),
     );
     let a = post_soap(
@@ -255,7 +295,7 @@ async fn refusals_a_pool_gives() {
     );
     let right = cert_request(
         "user2@contoso.com",
-        Some(&raw),
+        signed(&raw, &key),
         csr(rcgen::RsaKeySize::_2048),
     );
     let a = post_soap(
@@ -289,9 +329,10 @@ async fn key_size_policy() {
     let mock = start(cfg).await;
     let t = RequestSecurityTokenResponse::parse(&web_ticket(&mock, "50004", "13579").await.body)
         .unwrap();
+    let key = t.proof_key(&[7u8; 32]).unwrap();
     let body = cert_request(
         "user4@contoso.com",
-        Some(&t.assertion.unwrap().raw),
+        signed(&t.assertion.unwrap().raw, &key),
         csr(rcgen::RsaKeySize::_3072),
     );
     let a = post_soap(
@@ -305,6 +346,248 @@ async fn key_size_policy() {
     assert!(
         matches!(r, GetAndPublishCertResponse::Error(ref e) if e.reason.contains("3072 bits")),
         "{r:?}"
+    );
+    mock.shutdown().await;
+}
+
+/// The fault a refused proof gets: 401, `X-Ms-diagnostics` 28020, a SOAP
+/// fault with the WSS 1.0 section 12 code and an [MS-OCAUTHWS] 2.2.4.1
+/// `OCSDiagnosticsFault` detail with the same id.
+fn assert_proof_fault(a: &HttpAnswer, wss_code: &str, reason: &str) {
+    assert_eq!(a.status, 401, "{a:?}");
+    let diag = a.header("x-ms-diagnostics").unwrap();
+    assert!(diag.starts_with("28020;"), "{diag}");
+    let fault = Fault::parse(&a.body).unwrap();
+    assert_eq!(fault.code.namespace.as_deref(), Some(NS_WSSE));
+    assert_eq!(fault.code.local, wss_code);
+    let d = fault.diagnostics.unwrap();
+    assert_eq!(d.error_id, 28020);
+    assert!(d.reason.contains(reason), "{}", d.reason);
+}
+
+/// Calls made with a web ticket must prove possession of its key (the
+/// default, `require_signed_proof = true`): a signed fresh timestamp is
+/// accepted, and a missing, tampered or expired proof, or one signed with
+/// another key, is refused with the fault a pool sends. With the setting
+/// off, the bare assertion is enough.
+#[tokio::test]
+async fn web_ticket_proof_accepted_missing_tampered_expired() {
+    let mock = start(MockConfig::default()).await;
+    let t = RequestSecurityTokenResponse::parse(&web_ticket(&mock, "50006", "13579").await.body)
+        .unwrap();
+    let key = t.proof_key(&[7u8; 32]).unwrap();
+    let raw = t.assertion.unwrap().raw;
+    let call = |proof: Proof<'_>| {
+        let body = cert_request("user6@contoso.com", proof, csr(rcgen::RsaKeySize::_2048));
+        let mock = &mock;
+        async move {
+            post_soap(
+                mock,
+                "/CertProv/CertProvisioningService.svc",
+                GET_AND_PUBLISH_CERT_ACTION,
+                &body,
+            )
+            .await
+        }
+    };
+
+    let bare = call(Proof::Bare(&raw)).await;
+    assert_proof_fault(&bare, "InvalidSecurity", "no wsu:Timestamp");
+
+    let expired = call(Proof::Signed(&raw, &key, Duration::from_secs(3600))).await;
+    assert_proof_fault(&expired, "MessageExpired", "expired");
+
+    let wrong_key = call(Proof::Signed(&raw, b"not the proof key", Duration::ZERO)).await;
+    assert_proof_fault(&wrong_key, "FailedCheck", "signature value");
+
+    // Tampered: the signed timestamp's Expires pushed out by an hour.
+    let good = cert_request(
+        "user6@contoso.com",
+        signed(&raw, &key),
+        csr(rcgen::RsaKeySize::_2048),
+    );
+    let expires_at = good.find("<wsu:Expires>").unwrap() + "<wsu:Expires>".len();
+    let hour = &good[expires_at + 11..expires_at + 13];
+    let later = format!("{:02}", (hour.parse::<u32>().unwrap() + 1) % 24);
+    let tampered = format!(
+        "{}{later}{}",
+        &good[..expires_at + 11],
+        &good[expires_at + 13..]
+    );
+    let a = post_soap(
+        &mock,
+        "/CertProv/CertProvisioningService.svc",
+        GET_AND_PUBLISH_CERT_ACTION,
+        &tampered,
+    )
+    .await;
+    assert_proof_fault(&a, "FailedCheck", "digest");
+
+    let ok = call(signed(&raw, &key)).await;
+    assert!(
+        matches!(
+            GetAndPublishCertResponse::parse(&ok.body).unwrap(),
+            GetAndPublishCertResponse::Issued(_)
+        ),
+        "{ok:?}"
+    );
+    mock.shutdown().await;
+
+    let mut cfg = MockConfig::default();
+    cfg.web.web_ticket.require_signed_proof = false;
+    let lax = start(cfg).await;
+    let t = RequestSecurityTokenResponse::parse(&web_ticket(&lax, "50006", "13579").await.body)
+        .unwrap();
+    let body = cert_request(
+        "user6@contoso.com",
+        Proof::Bare(&t.assertion.unwrap().raw),
+        csr(rcgen::RsaKeySize::_2048),
+    );
+    let a = post_soap(
+        &lax,
+        "/CertProv/CertProvisioningService.svc",
+        GET_AND_PUBLISH_CERT_ACTION,
+        &body,
+    )
+    .await;
+    assert!(matches!(
+        GetAndPublishCertResponse::parse(&a.body).unwrap(),
+        GetAndPublishCertResponse::Issued(_)
+    ));
+    lax.shutdown().await;
+}
+
+/// Runs `xmlsec1` with `args` in a blocking thread; its exit status and
+/// output.
+async fn xmlsec1(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("xmlsec1")
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// xmlsec1 (libxmlsec1, an independent XML-DSig implementation) agrees with
+/// the web-ticket proof both ways: it verifies the header the phones send
+/// (and refuses it tampered), and a signature it makes with the proof key
+/// — over a template with other prefixes, whitespace, and `wsu` declared
+/// on the Envelope — is accepted by the mock.
+#[tokio::test]
+async fn xmlsec1_agrees_with_the_web_ticket_proof() {
+    if !tool("xmlsec1", "xmlsec1") {
+        return;
+    }
+    let mock = start(MockConfig::default()).await;
+    let t = RequestSecurityTokenResponse::parse(&web_ticket(&mock, "50008", "13579").await.body)
+        .unwrap();
+    let key = t.proof_key(&[7u8; 32]).unwrap();
+    let assertion = t.assertion.unwrap();
+    let dir = std::env::temp_dir().join(format!("phonestorm-xmlsec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("proof.key");
+    std::fs::write(&key_file, &key).unwrap();
+    let id_attr = format!("{}:Timestamp", phonestorm_proto::soap::NS_WSU);
+    let verify = |file: &std::path::Path| {
+        vec![
+            "--verify".to_owned(),
+            "--hmackey".to_owned(),
+            key_file.display().to_string(),
+            "--id-attr:Id".to_owned(),
+            id_attr.clone(),
+            file.display().to_string(),
+        ]
+    };
+
+    // Ours, checked by xmlsec1.
+    let ours = cert_request(
+        "user8@contoso.com",
+        signed(&assertion.raw, &key),
+        csr(rcgen::RsaKeySize::_2048),
+    );
+    let ours_file = dir.join("ours.xml");
+    std::fs::write(&ours_file, &ours).unwrap();
+    let out = xmlsec1(verify(&ours_file)).await;
+    assert!(out.status.success(), "{out:?}");
+    let tampered_file = dir.join("tampered.xml");
+    std::fs::write(
+        &tampered_file,
+        ours.replacen("<wsu:Created>", "<wsu:Created>1", 1),
+    )
+    .unwrap();
+    let out = xmlsec1(verify(&tampered_file)).await;
+    assert!(!out.status.success(), "{out:?}");
+
+    // xmlsec1's, checked by the mock.
+    let wall = phonestorm_mockfe::clock::wall();
+    let ns_wsu = phonestorm_proto::soap::NS_WSU;
+    let header = format!(
+        "\n  <wsse:Security xmlns:wsse=\"{NS_WSSE}\" s:mustUnderstand=\"1\">\n    \
+         <wsu:Timestamp wsu:Id=\"ts-1\">\n      <wsu:Created>{}</wsu:Created>\n      \
+         <wsu:Expires>{}</wsu:Expires>\n    </wsu:Timestamp>\n    {}\n    \
+         <ds:Signature xmlns:ds=\"{dsig}\">\n      <ds:SignedInfo>\n        \
+         <ds:CanonicalizationMethod Algorithm=\"{c14n}\"/>\n        \
+         <ds:SignatureMethod Algorithm=\"{hmac}\"/>\n        <ds:Reference URI=\"#ts-1\">\n          \
+         <ds:Transforms><ds:Transform Algorithm=\"{c14n}\"/></ds:Transforms>\n          \
+         <ds:DigestMethod Algorithm=\"{sha1}\"/>\n          <ds:DigestValue/>\n        \
+         </ds:Reference>\n      </ds:SignedInfo>\n      <ds:SignatureValue/>\n      \
+         <ds:KeyInfo><wsse:SecurityTokenReference><wsse:KeyIdentifier ValueType=\"{vt}\">{id}\
+         </wsse:KeyIdentifier></wsse:SecurityTokenReference></ds:KeyInfo>\n    </ds:Signature>\n  \
+         </wsse:Security>\n",
+        phonestorm_proto::soap::xs_datetime(wall),
+        phonestorm_proto::soap::xs_datetime(wall + Duration::from_secs(300)),
+        assertion.raw,
+        dsig = wssec::NS_DSIG,
+        c14n = wssec::ALG_EXC_C14N,
+        hmac = wssec::ALG_HMAC_SHA1,
+        sha1 = wssec::ALG_SHA1,
+        vt = wssec::VALUE_TYPE_SAML_ASSERTION_ID,
+        id = assertion.assertion_id,
+    );
+    let template = GetAndPublishCertRequest {
+        device_id: "{8a7d2f0c-1b6e-4c1a-9a0f-0123456789ab}".into(),
+        entity: "user8@contoso.com".into(),
+        csr_der: csr(rcgen::RsaKeySize::_2048),
+        request_id: None,
+    }
+    .to_envelope(Some(&header))
+    .replacen(
+        "<s:Envelope xmlns:s=",
+        &format!("<s:Envelope xmlns:wsu=\"{ns_wsu}\" xmlns:s="),
+        1,
+    );
+    let template_file = dir.join("template.xml");
+    let theirs_file = dir.join("theirs.xml");
+    std::fs::write(&template_file, &template).unwrap();
+    let out = xmlsec1(vec![
+        "--sign".to_owned(),
+        "--hmackey".to_owned(),
+        key_file.display().to_string(),
+        "--id-attr:Id".to_owned(),
+        id_attr.clone(),
+        "--output".to_owned(),
+        theirs_file.display().to_string(),
+        template_file.display().to_string(),
+    ])
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let theirs = std::fs::read_to_string(&theirs_file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let a = post_soap(
+        &mock,
+        "/CertProv/CertProvisioningService.svc",
+        GET_AND_PUBLISH_CERT_ACTION,
+        &theirs,
+    )
+    .await;
+    assert!(
+        matches!(
+            GetAndPublishCertResponse::parse(&a.body),
+            Ok(GetAndPublishCertResponse::Issued(_))
+        ),
+        "{a:?}\n{theirs}"
     );
     mock.shutdown().await;
 }

@@ -13,5 +13,6 @@
 mod common;
 mod failures;
 mod hold;
+mod proof;
 mod signin;
 mod tlsdsk;

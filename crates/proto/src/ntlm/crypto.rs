@@ -40,11 +40,17 @@ fn utf16le(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
+/// `NTOWFv1(Passwd)` of 3.3.1: `MD4(UNICODE(Passwd))`, the NT hash that
+/// NTOWFv2 keys its HMAC with.
+pub fn nt_owf_v1(password: &str) -> [u8; 16] {
+    Md4::digest(utf16le(password)).into()
+}
+
 /// `NTOWFv2(Passwd, User, UserDom)` of 3.3.2:
 /// `HMAC_MD5(MD4(UNICODE(Passwd)), UNICODE(ConcatenationOf(Uppercase(User), UserDom)))`.
 /// (`LMOWFv2` is the same function.)
 pub fn nt_owf_v2(password: &str, user: &str, domain: &str) -> [u8; 16] {
-    let nt_hash: [u8; 16] = Md4::digest(utf16le(password)).into();
+    let nt_hash = nt_owf_v1(password);
     let who = format!("{}{domain}", user.to_uppercase());
     hmac_md5(&nt_hash, &[&utf16le(&who)])
 }

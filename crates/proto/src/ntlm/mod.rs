@@ -267,6 +267,31 @@ impl Session {
     }
 }
 
+/// A signature as hex, the form the `response` parameter of an [MS-SIPAE]
+/// `Authorization` / `Authentication-Info` carries it in (upper case, as
+/// Microsoft's stacks write it; the reader takes either case).
+pub fn signature_to_hex(signature: &[u8; SIGNATURE_LEN]) -> String {
+    use std::fmt::Write as _;
+    signature
+        .iter()
+        .fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
+}
+
+/// Reads a hex signature back; `None` unless it is 32 hex digits.
+pub fn signature_from_hex(hex: &str) -> Option<[u8; SIGNATURE_LEN]> {
+    if hex.len() != 2 * SIGNATURE_LEN || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; SIGNATURE_LEN];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// A client's answer to a CHALLENGE_MESSAGE: the AUTHENTICATE_MESSAGE
 /// bytes to send, and the security context for signing later messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -502,5 +527,8 @@ pub fn fuzz_roundtrip(data: &[u8]) -> std::result::Result<(), String> {
     }
     let _ = accept(data, data, |_, _| Some(String::new()));
     let _ = crypto::parse_temp(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = signature_from_hex(text);
+    }
     Ok(())
 }

@@ -266,6 +266,69 @@ fn ms_nlmp_4_2_4_4_gss_wrapex() {
     );
 }
 
+/// 4.2.3.4 GSS_WrapEx Examples (NTLMv1 with extended session security,
+/// NEGOTIATE_56, no key exchange): KXKEY of 4.2.3.1.3 ("eb 93 42 9a 8b d9
+/// 52 f8 b8 9c 55 b8 7f 47 5e dc", from the 4.2.1 values as `HMAC_MD5(
+/// SessionBaseKey, ServerChallenge || LmChallengeResponse[0..7])` with
+/// `SessionBaseKey = MD4(NTOWFv1)`) gives the 56-bit SEALKEY "04 dd 7f 01
+/// 4d 85 04 d2 65 a2 5c c8 6a 3a 7c 06", SIGNKEY "60 e7 99 be 5c 72 fc 92
+/// 92 2a e8 eb e9 61 fb 8d", sealed data "a0 23 72 f6 53 02 73 f3 aa 1e b9
+/// 01 90 ce 52 00 c9 9d" and, the checksum not RC4'd without key exchange,
+/// the signature "01 00 00 00 ff 2a eb 52 f6 81 79 3a 00 00 00 00".
+#[test]
+fn ms_nlmp_4_2_3_4_gss_wrapex_ess_56_bit() {
+    let session_base_key: [u8; 16] = {
+        use md4::Digest as _;
+        md4::Md4::digest(crypto::nt_owf_v1(PASSWORD)).into()
+    };
+    let mut lm = CLIENT_CHALLENGE.to_vec();
+    lm.extend_from_slice(&[0; 16]);
+    let kxkey = crypto::hmac_md5(&session_base_key, &[&SERVER_CHALLENGE, &lm[..8]]);
+    assert_eq!(
+        kxkey.to_vec(),
+        hex("eb 93 42 9a 8b d9 52 f8 b8 9c 55 b8 7f 47 5e dc")
+    );
+
+    let flags = flags::NEGOTIATE_EXTENDED_SESSIONSECURITY
+        | flags::NEGOTIATE_56
+        | flags::NEGOTIATE_SIGN
+        | flags::NEGOTIATE_SEAL;
+    let session = Session::new(flags, kxkey);
+    assert_eq!(
+        session.sealing_key(Direction::ClientToServer).to_vec(),
+        hex("04 dd 7f 01 4d 85 04 d2 65 a2 5c c8 6a 3a 7c 06")
+    );
+    assert_eq!(
+        session.signing_key(Direction::ClientToServer).to_vec(),
+        hex("60 e7 99 be 5c 72 fc 92 92 2a e8 eb e9 61 fb 8d")
+    );
+    let plaintext: Vec<u8> = "Plaintext"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let mut sealed = plaintext.clone();
+    crypto::rc4_in_place(session.sealing_key(Direction::ClientToServer), &mut sealed);
+    assert_eq!(
+        sealed,
+        hex("a0 23 72 f6 53 02 73 f3 aa 1e b9 01 90 ce 52 00 c9 9d")
+    );
+    let sig = session
+        .sign(Direction::ClientToServer, 0, &plaintext)
+        .unwrap();
+    assert_eq!(
+        sig.to_vec(),
+        hex("01 00 00 00 ff 2a eb 52 f6 81 79 3a 00 00 00 00")
+    );
+    // And the hex form [MS-SIPAE] carries it in.
+    assert_eq!(signature_to_hex(&sig), "01000000FF2AEB52F681793A00000000");
+    assert_eq!(
+        signature_from_hex("01000000ff2aeb52f681793a00000000"),
+        Some(sig)
+    );
+    assert_eq!(signature_from_hex("01000000"), None);
+    assert_eq!(signature_from_hex("01000000ff2aeb52f681793a0000000g"), None);
+}
+
 /// 3.4.4.2 with 3.4.3 (connectionless): the checksum is RC4'd with a
 /// handle keyed by MD5(SealingKey, SeqNum), so the signature of sequence
 /// number 0 is the 4.2.4.4 checksum under that key; the other side

@@ -11,9 +11,12 @@
 //!   published: PIN web ticket, root chain, device update ([`template`],
 //!   [`guessed`]).
 //!
-//! Does not own: HTTP, TLS, the XML signature a later call puts in its
-//! `wsse:Security` header (the assertion is kept as raw text for it), nor the
-//! `ms-diagnostics` grammar (that is [`crate::diag`]).
+//! - the signed `wsse:Security` header that proves possession of the web
+//!   ticket's key on later calls, with exclusive canonicalization
+//!   ([`wssec`]).
+//!
+//! Does not own: HTTP, TLS, nor the `ms-diagnostics` grammar (that is
+//! [`crate::diag`]).
 //!
 //! Every parser matches elements by namespace URI and local name, never by
 //! prefix, refuses bodies over [`xml::MAX_BODY_BYTES`] or nested deeper than
@@ -24,6 +27,7 @@ pub mod envelope;
 pub mod guessed;
 pub mod psha1;
 pub mod template;
+pub mod wssec;
 pub mod wstrust;
 pub mod xml;
 
@@ -144,6 +148,14 @@ pub fn fuzz_roundtrip(data: &[u8]) -> std::result::Result<(), String> {
     }
 
     let _ = envelope::classify(200, None, data);
+    if let Ok(env) = envelope::Envelope::parse_with(data, wssec::CAPTURE_SCOPE) {
+        let _ = wssec::verify_security_header(
+            &env,
+            |_| Some(vec![1; 32]),
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        );
+    }
     let _ = envelope::classify(500, Some("28020;reason=\"x\""), data);
     if let Ok(x) = RequestSecurityToken::parse(data) {
         check("RST", &x, &x.to_envelope(None), RequestSecurityToken::parse)?;
@@ -165,6 +177,8 @@ pub fn fuzz_roundtrip(data: &[u8]) -> std::result::Result<(), String> {
         if let Ok(t) = template::Template::parse(text) {
             let _ = t.render(&template::TemplateValues::new());
         }
+        let _ = wssec::exc_c14n(text, &[]);
+        let _ = wssec::parse_xs_datetime(text);
     }
     if let Ok(x) = Fault::parse(data) {
         check("Fault", &x, &x.to_envelope(), Fault::parse)?;
