@@ -82,8 +82,9 @@ pub fn harness(s: &Summary) -> Harness {
         lag_ms_p50: p50,
         lag_ms_p99: p99,
         lag_ms_max: max,
-        cpu_user_s: s.cpu.user,
-        cpu_system_s: s.cpu.system,
+        // /proc counts in hundredths: no more digits than that.
+        cpu_user_s: (s.cpu.user * 100.0).round() / 100.0,
+        cpu_system_s: (s.cpu.system * 100.0).round() / 100.0,
         cores: s.cores as u64,
         saturated: s.verdict.saturated(),
         reason: s.verdict.reason.clone(),

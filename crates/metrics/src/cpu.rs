@@ -1,4 +1,5 @@
-//! The harness process's own CPU time, from `/proc/self/stat` (Linux).
+//! The harness process's own CPU time, from `/proc/self/stat`, and the
+//! whole machine's, from `/proc/stat` (Linux).
 //!
 //! Fields 14 and 15 of proc(5)'s `/proc/[pid]/stat` are `utime` and
 //! `stime`, in clock ticks of `sysconf(_SC_CLK_TCK)`, which the kernel's
@@ -24,6 +25,45 @@ impl CpuTime {
     pub fn total(&self) -> f64 {
         self.user + self.system
     }
+}
+
+/// The machine's CPU time since boot, all cores summed: busy, and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MachineTime {
+    /// Seconds not idle (user, nice, system, irq, softirq, steal).
+    pub busy: f64,
+    /// Seconds in all, idle and iowait included.
+    pub total: f64,
+}
+
+/// The machine's CPU time, or `None` where `/proc/stat` is unreadable.
+pub fn machine() -> Option<MachineTime> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| parse_proc_stat(&s))
+}
+
+/// The `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq,
+/// softirq, steal, in `USER_HZ` ticks (proc(5)); guest time is already
+/// inside user and nice, so it is not added again.
+pub fn parse_proc_stat(text: &str) -> Option<MachineTime> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    if ticks.len() < 5 {
+        return None;
+    }
+    let total: u64 = ticks.iter().sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    Some(MachineTime {
+        busy: total.saturating_sub(idle) as f64 / USER_HZ,
+        total: total as f64 / USER_HZ,
+    })
 }
 
 /// This process's CPU time, or `None` where `/proc/self/stat` is missing
@@ -67,6 +107,21 @@ mod tests {
         assert_eq!(parse_stat("4242 (x) S 1 2"), None);
         assert_eq!(parse_stat("no parenthesis"), None);
         assert_eq!(parse_stat(""), None);
+    }
+
+    /// proc(5), /proc/stat: "cpu 10132153 290696 3084719 46828483 16683 0
+    /// 25195 0 175628 0" — user, nice, system, idle, iowait, irq, softirq,
+    /// steal, guest, guest_nice, in USER_HZ units; guest is counted in user.
+    #[test]
+    fn proc_5_stat_cpu_line() {
+        let text = "cpu  10132153 290696 3084719 46828483 16683 0 25195 0 175628 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        let t = parse_proc_stat(text).unwrap();
+        let total = 10132153 + 290696 + 3084719 + 46828483 + 16683 + 25195;
+        let idle = 46828483 + 16683;
+        assert!((t.total - f64::from(total) / 100.0).abs() < 1e-6);
+        assert!((t.busy - f64::from(total - idle) / 100.0).abs() < 1e-6);
+        assert_eq!(parse_proc_stat("cpu0 1 2 3 4 5\n"), None);
+        assert_eq!(parse_proc_stat("cpu  1 2 x 4 5\n"), None);
     }
 
     #[test]

@@ -9,7 +9,12 @@
 //!   them, means the runtime could not keep time;
 //! - CPU: the process using at least [`CPU_SHARE`] of the cores it may use,
 //!   over a window of [`WINDOW`]: the phones then queue for a CPU and their
-//!   latencies include that wait.
+//!   latencies include that wait;
+//! - the machine: all its cores at least [`CPU_SHARE`] busy over the
+//!   window, whoever uses them. On a shared machine the harness can be
+//!   starved while its own CPU looks modest (measured: 0.9 of 2 cores used
+//!   with the machine at a load of 11, and sign-ins timing out), so its
+//!   own share alone would pass a starved harness off as a slow pool.
 //!
 //! The live verdict (progress line, `phonestorm_harness_saturated`) judges
 //! the last [`WINDOW`]; the report judges the whole run: the lag over every
@@ -25,7 +30,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use crate::cpu::{self, CpuTime};
+use crate::cpu::{self, CpuTime, MachineTime};
 
 /// Arrivals later than this count as late.
 pub const LAG_BOUND: Duration = Duration::from_millis(100);
@@ -42,6 +47,9 @@ pub const WINDOW: Duration = Duration::from_secs(5);
 pub struct Verdict {
     /// The process used at least [`CPU_SHARE`] of its cores.
     pub cpu: bool,
+    /// The machine's cores were at least [`CPU_SHARE`] busy, whoever used
+    /// them.
+    pub machine: bool,
     /// Over 1% of arrivals (and at least [`MIN_LATE`]) woke over
     /// [`LAG_BOUND`] late.
     pub lag: bool,
@@ -52,7 +60,7 @@ pub struct Verdict {
 impl Verdict {
     /// Either signal.
     pub fn saturated(&self) -> bool {
-        self.cpu || self.lag
+        self.cpu || self.machine || self.lag
     }
 
     /// For the progress line: `harness ok (...)` or `HARNESS SATURATED: ...`.
@@ -69,10 +77,18 @@ impl Verdict {
 }
 
 /// Judges one stretch of time: `cpu_used` cores busy on average (`None`
-/// when unknown), of `cores`; `late` of `arrivals` over [`LAG_BOUND`].
-pub fn judge(cpu_used: Option<f64>, cores: usize, arrivals: u64, late: u64) -> Verdict {
+/// when unknown), of `cores`; the machine's busy share `machine_busy`
+/// (0 to 1); `late` of `arrivals` over [`LAG_BOUND`].
+pub fn judge(
+    cpu_used: Option<f64>,
+    cores: usize,
+    machine_busy: Option<f64>,
+    arrivals: u64,
+    late: u64,
+) -> Verdict {
     let cores_f = cores.max(1) as f64;
     let cpu = cpu_used.is_some_and(|u| u >= CPU_SHARE * cores_f);
+    let machine = !cpu && machine_busy.is_some_and(|b| b >= CPU_SHARE);
     // Over 1% of arrivals late is the 99th percentile over the bound.
     let lag = late >= MIN_LATE && late.saturating_mul(100) > arrivals;
     let cpu_text = match cpu_used {
@@ -83,18 +99,30 @@ pub fn judge(cpu_used: Option<f64>, cores: usize, arrivals: u64, late: u64) -> V
         "{late} of {arrivals} arrivals over {} ms late",
         LAG_BOUND.as_millis()
     );
-    let reason = match (cpu, lag) {
+    let mut reason = match (cpu, lag) {
         (true, false) => cpu_text,
         (false, true) => format!("scheduler lag: {lag_text}"),
         _ => format!("{cpu_text}, {lag_text}"),
     };
-    Verdict { cpu, lag, reason }
+    if let (true, Some(b)) = (machine, machine_busy) {
+        reason = format!(
+            "machine CPU {:.0}% busy, other processes included; {reason}",
+            100.0 * b
+        );
+    }
+    Verdict {
+        cpu,
+        machine,
+        lag,
+        reason,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     at: Instant,
     cpu: Option<CpuTime>,
+    machine: Option<MachineTime>,
     arrivals: u64,
     late: u64,
 }
@@ -105,6 +133,7 @@ struct Samples {
     ring: VecDeque<Sample>,
     live: Verdict,
     cpu_saturated_for: Duration,
+    machine_saturated_for: Duration,
     peak_cpu: f64,
 }
 
@@ -125,6 +154,8 @@ pub struct Summary {
     pub peak_cpu: f64,
     /// Time the CPU was saturated.
     pub cpu_saturated_for: Duration,
+    /// Time the machine's CPU was saturated (the harness's own not).
+    pub machine_saturated_for: Duration,
     /// The verdict over the run.
     pub verdict: Verdict,
 }
@@ -191,20 +222,21 @@ impl Health {
 
     /// Starts the run's accounting: CPU is counted from here.
     pub fn begin(&self) {
-        self.sample_at(crate::clock::now(), cpu::process());
+        self.sample_at(crate::clock::now(), cpu::process(), cpu::machine());
     }
 
     /// Takes a sample now (call about once a second).
     pub fn sample(&self) {
-        self.sample_at(crate::clock::now(), cpu::process());
+        self.sample_at(crate::clock::now(), cpu::process(), cpu::machine());
     }
 
-    /// Takes a sample with the CPU time given (tests give their own).
-    pub fn sample_at(&self, at: Instant, cpu: Option<CpuTime>) {
+    /// Takes a sample with the CPU times given (tests give their own).
+    pub fn sample_at(&self, at: Instant, cpu: Option<CpuTime>, machine: Option<MachineTime>) {
         let (arrivals, late) = self.arrivals();
         let now = Sample {
             at,
             cpu,
+            machine,
             arrivals,
             late,
         };
@@ -233,19 +265,30 @@ impl Health {
             (Some(c), Some(o)) => Some((c.total() - o.total()).max(0.0) / span.as_secs_f64()),
             _ => None,
         };
+        let machine_busy = match (machine, oldest.machine) {
+            (Some(m), Some(o)) if m.total > o.total => {
+                Some((m.busy - o.busy).max(0.0) / (m.total - o.total))
+            }
+            _ => None,
+        };
         let v = judge(
             used,
             self.cores,
+            machine_busy,
             arrivals.saturating_sub(oldest.arrivals),
             late.saturating_sub(oldest.late),
         );
         if let Some(u) = used {
             s.peak_cpu = s.peak_cpu.max(u);
         }
-        if v.cpu
-            && let Some(p) = previous
-        {
-            s.cpu_saturated_for += at.saturating_duration_since(p.at);
+        if let Some(p) = previous {
+            let step = at.saturating_duration_since(p.at);
+            if v.cpu {
+                s.cpu_saturated_for += step;
+            }
+            if v.machine {
+                s.machine_saturated_for += step;
+            }
         }
         s.live = v;
     }
@@ -280,8 +323,9 @@ impl Health {
             },
             _ => CpuTime::default(),
         };
-        let mut verdict = judge(None, self.cores, arrivals, late);
+        let mut verdict = judge(None, self.cores, None, arrivals, late);
         verdict.cpu = s.cpu_saturated_for > Duration::ZERO;
+        verdict.machine = s.machine_saturated_for > Duration::ZERO;
         let cpu_text = if verdict.cpu {
             format!(
                 "CPU at {:.0}% or more of {} cores for {:.0} s (peak {:.2} cores)",
@@ -303,6 +347,14 @@ impl Health {
             (false, true) => lag_text,
             _ => format!("{cpu_text}; {lag_text}"),
         };
+        if verdict.machine {
+            verdict.reason = format!(
+                "machine CPU {:.0}% or more busy, other processes included, for {:.0} s; {}",
+                CPU_SHARE * 100.0,
+                s.machine_saturated_for.as_secs_f64(),
+                verdict.reason
+            );
+        }
         Summary {
             lag_ms,
             arrivals,
@@ -311,6 +363,7 @@ impl Health {
             cores: self.cores,
             peak_cpu: s.peak_cpu,
             cpu_saturated_for: s.cpu_saturated_for,
+            machine_saturated_for: s.machine_saturated_for,
             verdict,
         }
     }
@@ -329,27 +382,37 @@ mod tests {
 
     #[test]
     fn judge_names_each_signal() {
-        let ok = judge(Some(0.5), 2, 1000, 2);
+        let ok = judge(Some(0.5), 2, Some(0.3), 1000, 2);
         assert!(!ok.saturated(), "{ok:?}");
         assert!(
             ok.line()
                 .starts_with("harness ok (CPU 0.50 of 2 cores (25%)")
         );
-        let hot = judge(Some(1.85), 2, 1000, 0);
-        assert!(hot.cpu && !hot.lag, "{hot:?}");
+        let hot = judge(Some(1.85), 2, Some(0.95), 1000, 0);
+        assert!(hot.cpu && !hot.lag && !hot.machine, "{hot:?}");
+        // Starved by other processes: the harness's own share is modest.
+        let starved = judge(Some(0.9), 2, Some(0.97), 1000, 0);
+        assert!(starved.machine && !starved.cpu, "{starved:?}");
+        assert!(
+            starved.line().starts_with(
+                "HARNESS SATURATED: machine CPU 97% busy, other processes included; CPU 0.90 of 2 cores"
+            ),
+            "{}",
+            starved.line()
+        );
         assert!(
             hot.line()
                 .starts_with("HARNESS SATURATED: CPU 1.85 of 2 cores (92%)")
         );
-        let late = judge(Some(0.2), 2, 100, 3);
+        let late = judge(Some(0.2), 2, None, 100, 3);
         assert!(late.lag && !late.cpu, "{late:?}");
         assert!(late.reason.contains("3 of 100 arrivals over 100 ms late"));
         // Exactly 1% is p99 at the bound, not over it.
-        assert!(!judge(None, 2, 1000, 10).lag);
-        assert!(judge(None, 2, 1000, 11).lag);
+        assert!(!judge(None, 2, None, 1000, 10).lag);
+        assert!(judge(None, 2, None, 1000, 11).lag);
         // Two stalls are a hiccup however few arrivals there were.
-        assert!(!judge(None, 2, 10, 2).lag);
-        assert!(!judge(None, 0, 0, 0).saturated());
+        assert!(!judge(None, 2, None, 10, 2).lag);
+        assert!(!judge(None, 0, None, 0, 0).saturated());
     }
 
     #[tokio::test(start_paused = true)]
@@ -357,14 +420,14 @@ mod tests {
         let h = Health::new(2);
         let t0 = crate::clock::now();
         let s = Duration::from_secs(1);
-        h.sample_at(t0, cpu(10.0));
+        h.sample_at(t0, cpu(10.0), None);
         // Ten seconds at 1.9 cores, then ten idle.
         for i in 1..=10u32 {
-            h.sample_at(t0 + s * i, cpu(10.0 + 1.9 * f64::from(i)));
+            h.sample_at(t0 + s * i, cpu(10.0 + 1.9 * f64::from(i)), None);
         }
         assert!(h.live().cpu, "{:?}", h.live());
         for i in 11..=20u32 {
-            h.sample_at(t0 + s * i, cpu(29.0));
+            h.sample_at(t0 + s * i, cpu(29.0), None);
         }
         assert!(!h.live().saturated(), "{:?}", h.live());
         let sum = h.summary();
@@ -381,10 +444,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_busy_machine_is_said_even_when_the_harness_is_modest() {
+        let h = Health::new(2);
+        let t0 = crate::clock::now();
+        let m = |busy: f64, total: f64| Some(MachineTime { busy, total });
+        h.sample_at(t0, cpu(0.0), m(0.0, 0.0));
+        // Two cores for 5 s: 10 s in all, 9.8 busy; the harness used 4.
+        h.sample_at(t0 + Duration::from_secs(5), cpu(4.0), m(9.8, 10.0));
+        let live = h.live();
+        assert!(live.machine && !live.cpu, "{live:?}");
+        let sum = h.summary();
+        assert!(sum.verdict.saturated(), "{sum:?}");
+        assert!(
+            sum.verdict
+                .reason
+                .starts_with("machine CPU 90% or more busy, other processes included, for 5 s"),
+            "{}",
+            sum.verdict.reason
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn late_arrivals_show_in_lag_and_verdict() {
         let h = Health::new(4);
         let t0 = crate::clock::now();
-        h.sample_at(t0, None);
+        h.sample_at(t0, None, None);
         for i in 0..200u32 {
             let lag = if i % 20 == 0 {
                 Duration::from_millis(250)
@@ -393,7 +477,7 @@ mod tests {
             };
             h.arrival(lag);
         }
-        h.sample_at(t0 + Duration::from_secs(1), None);
+        h.sample_at(t0 + Duration::from_secs(1), None, None);
         assert!(h.live().lag, "{:?}", h.live());
         let sum = h.summary();
         assert_eq!((sum.arrivals, sum.late), (200, 10));

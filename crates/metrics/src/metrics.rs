@@ -120,6 +120,7 @@ struct Scrape {
     tasks: IntGauge,
     queue: IntGauge,
     saturated_cpu: IntGauge,
+    saturated_machine: IntGauge,
     saturated_lag: IntGauge,
 }
 
@@ -327,6 +328,7 @@ impl Metrics {
                 "Tasks waiting in the async runtime's global queue.",
             )?,
             saturated_cpu: saturated.with_label_values(&["cpu"]),
+            saturated_machine: saturated.with_label_values(&["machine"]),
             saturated_lag: saturated.with_label_values(&["lag"]),
         };
         Ok(Metrics {
@@ -493,6 +495,7 @@ impl Metrics {
         }
         let v = self.health.live();
         s.saturated_cpu.set(i64::from(v.cpu));
+        s.saturated_machine.set(i64::from(v.machine));
         s.saturated_lag.set(i64::from(v.lag));
         let mut out = Vec::new();
         // Encoding well-formed families into a Vec cannot fail; were it to,

@@ -63,8 +63,10 @@ pub const HARNESS_TASKS: &str = "phonestorm_harness_tasks";
 /// Gauge: tasks waiting in the runtime's global queue; a queue that grows
 /// means the workers cannot keep up.
 pub const HARNESS_QUEUE_DEPTH: &str = "phonestorm_harness_queue_depth";
-/// Gauge: 1 when the harness is the bottleneck for [`REASON`] (`cpu`,
-/// `lag`), else 0: the figures then describe the harness, not the pool.
+/// Gauge: 1 when the harness is the bottleneck for [`REASON`] (`cpu`: its
+/// own CPU; `machine`: the machine's cores busy, other processes included;
+/// `lag`: scheduler lag), else 0: the figures then describe the harness,
+/// not the pool.
 pub const HARNESS_SATURATED: &str = "phonestorm_harness_saturated";
 
 /// Label: the stage name (`vlan` … `register`, as `Stage::name`).
