@@ -7,8 +7,9 @@
 //! `phonestorm-mockfe`.
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use phonestorm_mockfe::MockConfig;
@@ -36,6 +37,12 @@ pub(crate) struct Args {
     /// phones' certificates against the CA that issued them.
     #[arg(long, value_name = "DIR")]
     tls_out: Option<PathBuf>,
+    /// Also serve the mock's Prometheus metrics at http://ADDR/metrics
+    /// (e.g. 127.0.0.1:9465, for a fixed scrape target); the endpoints
+    /// line then names this address as `metrics`. By default they are on
+    /// an ephemeral port of the listen address.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -51,9 +58,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let mock = phonestorm_mockfe::start(cfg)
+        let listener = match args.metrics_listen {
+            Some(addr) => Some(
+                phonestorm_metrics::serve::bind(addr)
+                    .await
+                    .map_err(|e| Usage(format!("--metrics-listen: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut mock = phonestorm_mockfe::start(cfg)
             .await
             .context("mock Front End")?;
+        if let Some(listener) = listener {
+            mock.endpoints.metrics = listener.local_addr().context("metrics listener")?;
+            let metrics = mock.metrics.clone();
+            tokio::spawn(phonestorm_metrics::serve::serve(
+                listener,
+                Arc::new(move || metrics.render()),
+                mock.stop_token(),
+            ));
+        }
         if let Some(path) = &args.ca_out {
             std::fs::write(path, pem(mock.ca.ca_der()))
                 .with_context(|| format!("cannot write {}", path.display()))?;

@@ -7,6 +7,7 @@
 //! belong to `phonestorm-engine` and `phonestorm-phone`.
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,6 +34,11 @@ pub(crate) struct RunArgs {
     /// No live progress line (the default when stderr is not a terminal).
     #[arg(long)]
     quiet: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run goes
+    /// (e.g. 127.0.0.1:9464; port 0 picks a free one, printed on stderr).
+    /// With the embedded mock, its `phonestorm_mock_*` series are there too.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Flags of `phonestorm validate`.
@@ -100,6 +106,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         // Watch Ctrl-C before the costly preparation (key pool, mock), so an
         // early Ctrl-C also ends in a report rather than a killed process.
         let stop = phonestorm_engine::run::stop_on_ctrl_c();
+        // Bound before the costly preparation, so a taken or foreign
+        // address is said at once (exit 2) rather than after the key pool.
+        let listener = match args.metrics_listen {
+            Some(addr) => Some(
+                phonestorm_metrics::serve::bind(addr)
+                    .await
+                    .map_err(|e| Usage(format!("--metrics-listen: {e}")))?,
+            ),
+            None => None,
+        };
         let fleet = Fleet::prepare_with_progress(&scenario, key_progress(settings.progress))
             .await
             .map_err(|e| Usage(e.to_string()))?;
@@ -110,7 +126,31 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
                 m.endpoints.sip_tls, m.endpoints.https, m.endpoints.metrics
             );
         }
+        let serving = tokio_util::sync::CancellationToken::new();
+        if let Some(listener) = listener {
+            let phones = u32::try_from(settings.offsets.len()).unwrap_or(u32::MAX);
+            let metrics =
+                Arc::new(phonestorm_metrics::Metrics::new(phones).context("metrics registry")?);
+            let mock = fleet.mock().map(|m| m.metrics.clone());
+            let own = metrics.clone();
+            let page: phonestorm_metrics::serve::Page = Arc::new(move || {
+                let mut page = own.render();
+                if let Some(m) = &mock {
+                    page.extend_from_slice(&m.render());
+                }
+                page
+            });
+            let addr = listener.local_addr().context("metrics listener")?;
+            tokio::spawn(phonestorm_metrics::serve::serve(
+                listener,
+                page,
+                serving.clone(),
+            ));
+            eprintln!("phonestorm: metrics on http://{addr}/metrics");
+            settings.metrics = Some(metrics);
+        }
         let report = phonestorm_engine::run::run(settings, fleet.launcher(), stop).await;
+        serving.cancel();
         if let Ok(fleet) = Arc::try_unwrap(fleet) {
             fleet.shutdown().await;
         }

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod error;
 pub mod fleet;
 pub mod limits;
+pub mod live;
 pub mod progress;
 pub mod record;
 pub mod report;

@@ -413,6 +413,8 @@ impl Recording {
                     })
                     .collect(),
             ),
+            // Filled in by the run from the harness's health.
+            harness: Default::default(),
         }
     }
 }

@@ -151,6 +151,28 @@ pub enum Ending {
     TimeLimit,
 }
 
+/// The harness's own health over the run: when it was the bottleneck, the
+/// figures above describe the harness, not the pool.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Harness {
+    /// Scheduler lag (how late arrivals woke), milliseconds.
+    pub lag_ms_p50: f64,
+    /// 99th percentile of the scheduler lag.
+    pub lag_ms_p99: f64,
+    /// Largest scheduler lag.
+    pub lag_ms_max: f64,
+    /// CPU seconds in user mode during the run (embedded mock included).
+    pub cpu_user_s: f64,
+    /// CPU seconds in the kernel during the run.
+    pub cpu_system_s: f64,
+    /// Cores the harness could use.
+    pub cores: u64,
+    /// Whether the harness was saturated (CPU or scheduler lag).
+    pub saturated: bool,
+    /// What was measured, in one phrase.
+    pub reason: String,
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Report {
@@ -164,6 +186,9 @@ pub struct Report {
     pub signin: SignIn,
     /// Per stage, in bootstrap order.
     pub stages: Stages,
+    /// The harness's own health.
+    #[serde(default)]
+    pub harness: Harness,
 }
 
 impl Report {
@@ -221,6 +246,25 @@ impl Report {
             "phones: {} scheduled, {} started, {} signed in, {} failed",
             p.scheduled, p.started, p.registered, p.failed
         );
+        let h = &self.harness;
+        let _ = writeln!(
+            out,
+            "harness: scheduler lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; CPU {:.1} s user + {:.1} s system on {} cores; {}{}",
+            h.lag_ms_p50,
+            h.lag_ms_p99,
+            h.lag_ms_max,
+            h.cpu_user_s,
+            h.cpu_system_s,
+            h.cores,
+            if h.saturated { "SATURATED: " } else { "ok: " },
+            h.reason
+        );
+        if h.saturated {
+            let _ = writeln!(
+                out,
+                "harness saturated: the figures above describe the harness, not the pool"
+            );
+        }
         match &self.ending {
             Ending::Completed => {}
             Ending::Aborted(why) => {

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use phonestorm_metrics::Metrics;
 use phonestorm_phone::{Gate, Recorder, Stage};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -27,6 +28,7 @@ use crate::abort::AbortRule;
 use crate::clock;
 use crate::error::Result;
 use crate::limits::{RateGate, StageGates};
+use crate::live::{RecordingSource, Tee};
 use crate::record::Recording;
 use crate::report::{Ending, Report};
 use crate::scenario::Scenario;
@@ -97,6 +99,9 @@ pub struct RunSettings {
     pub time_limit: Option<Duration>,
     /// Draw the progress line.
     pub progress: bool,
+    /// Live metrics to feed (the binary serves them on `--metrics-listen`);
+    /// the run makes its own when `None`, for the report's harness health.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl RunSettings {
@@ -113,6 +118,7 @@ impl RunSettings {
             stop_grace: Duration::from_secs(10),
             time_limit: None,
             progress: false,
+            metrics: None,
         }
     }
 
@@ -172,6 +178,21 @@ pub async fn run<L: Launcher>(
         settings.abort.map(|a| a.window),
     ));
     recording.set_scheduled(u64::from(count));
+    // Metrics cannot fail to build with the fixed names; if they did, the
+    // run goes on without live figures rather than not at all.
+    let metrics = settings
+        .metrics
+        .clone()
+        .or_else(|| Metrics::new(count).ok().map(Arc::new));
+    let recorder: Arc<dyn Recorder> = match &metrics {
+        Some(m) => {
+            m.set_source(Arc::new(RecordingSource(recording.clone())));
+            m.set_schedule(origin, Arc::from(settings.offsets.as_slice()));
+            m.health().begin();
+            Arc::new(Tee::new(recording.clone(), m.clone()))
+        }
+        None => recording.clone(),
+    };
     let gate: Arc<dyn Gate> = Arc::new(StageGates::new(&settings.stage_limits, settings.burst));
     let global = settings
         .signins_per_second
@@ -202,19 +223,28 @@ pub async fn run<L: Launcher>(
     let progress = settings.progress.then(|| {
         tokio::spawn(crate::progress::show(
             recording.clone(),
+            metrics.clone(),
             Duration::from_millis(500),
             done.clone(),
         ))
     });
+    let sampler = metrics
+        .clone()
+        .map(|m| tokio::spawn(sample(m, done.clone())));
 
     let mut phones = JoinSet::new();
     for (i, offset) in (0..count).zip(settings.offsets.iter()) {
         let intended = origin + *offset;
+        // Scheduler lag counts from when the loop was free to wait for this
+        // phone: time held by the limiters below is theirs, not the
+        // harness's.
+        let free = clock::now();
         tokio::select! {
             biased;
             _ = halt.cancelled() => break,
             _ = sleep_until(intended) => {}
         }
+        let lag = clock::now().saturating_duration_since(intended.max(free));
         if let Some(g) = &global {
             tokio::select! {
                 biased;
@@ -230,9 +260,18 @@ pub async fn run<L: Launcher>(
                 p = sem.clone().acquire_owned() => p.ok(),
             },
         };
-        recording.phone_started(i, intended, clock::now());
-        let recorder: Arc<dyn Recorder> = recording.clone();
-        let phone = launcher.launch(i, intended, recorder, gate.clone(), phones_stop.clone());
+        let started = clock::now();
+        recording.phone_started(i, intended, started);
+        if let Some(m) = &metrics {
+            m.arrival(i, intended, started, lag);
+        }
+        let phone = launcher.launch(
+            i,
+            intended,
+            recorder.clone(),
+            gate.clone(),
+            phones_stop.clone(),
+        );
         let rec = recording.clone();
         let told_to_stop = phones_stop.clone();
         phones.spawn(async move {
@@ -264,12 +303,32 @@ pub async fn run<L: Launcher>(
     if let Some(p) = progress {
         let _ = p.await;
     }
+    if let Some(s) = sampler {
+        let _ = s.await;
+    }
     let ending = ending
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take()
         .unwrap_or_default();
-    recording.report(ending, clock::now().saturating_duration_since(origin))
+    let mut report = recording.report(ending, clock::now().saturating_duration_since(origin));
+    if let Some(m) = &metrics {
+        m.health().sample();
+        report.harness = crate::live::harness(&m.health().summary());
+    }
+    report
+}
+
+/// Samples the harness's health once a second until `done`.
+async fn sample(metrics: Arc<Metrics>, done: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tick.tick() => metrics.health().sample(),
+        }
+    }
 }
 
 /// Ends the run early: abort rule, time limit or outside stop. Returns
