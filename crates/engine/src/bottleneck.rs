@@ -6,7 +6,8 @@
 //! least [`MIN_RISE_MS`] above it (so microsecond jitter is not a
 //! finding); or when a sizeable share of its attempts fail ([`FAIL_SHARE`],
 //! the rejections a saturated service answers with). The stage whose
-//! first sign comes earliest is the bottleneck; the sentence names it,
+//! first sign comes earliest is the bottleneck (latency is judged only
+//! while phones arrive; a backlog draining afterwards is not news); the sentence names it,
 //! when, at what load, and what a healthy stage did meanwhile, e.g.
 //! "certificate p99 passed 2.1 s at 140 sign-ins/s (31 s into the run)
 //! while register p99 stayed under 50 ms; rejections from 38 s (http_503)".
@@ -102,7 +103,13 @@ fn climb(tl: &Timeline, stage: Stage) -> Option<Climb> {
         .enumerate()
         .filter_map(|(n, i)| {
             let s = i.stage(stage)?;
-            (s.ok >= MIN_SAMPLES).then_some((n, s.latency_ms.corrected.p99, load(i)))
+            // After the last arrival a backlog drains at no load: what
+            // built it was judged in the intervals before.
+            (s.ok >= MIN_SAMPLES && load(i) > 0.0).then_some((
+                n,
+                s.latency_ms.corrected.p99,
+                load(i),
+            ))
         })
         .collect();
     let early = sampled.get(..BASELINE_INTERVALS.min(sampled.len()))?;
