@@ -17,6 +17,7 @@ mod bootstrap;
 mod dhcp_options;
 mod interop;
 mod mock;
+mod report;
 mod run;
 
 use std::process::{Command, Output};

@@ -121,7 +121,11 @@ fn climb(tl: &Timeline, stage: Stage) -> Option<Climb> {
     let base = p99s.get(p99s.len() / 2).copied().unwrap_or(0.0);
     let base_load = early.iter().map(|e| e.2).sum::<f64>() / early.len() as f64;
     let over = |&(_, p99, l): &(usize, f64, f64)| {
-        let growth = if base_load > 0.0 { (l / base_load).max(1.0) } else { 1.0 };
+        let growth = if base_load > 0.0 {
+            (l / base_load).max(1.0)
+        } else {
+            1.0
+        };
         p99 > CLIMB * base * growth && p99 - base >= MIN_RISE_MS
     };
     let rest = sampled.get(early.len()..)?;
@@ -141,7 +145,11 @@ fn rejections(tl: &Timeline, stage: Stage) -> Option<usize> {
     tl.intervals.iter().enumerate().find_map(|(n, i)| {
         let s = i.stage(stage)?;
         let ended = s.ended();
-        let share = if ended == 0 { 0.0 } else { s.failed as f64 / ended as f64 };
+        let share = if ended == 0 {
+            0.0
+        } else {
+            s.failed as f64 / ended as f64
+        };
         (s.failed >= MIN_FAILURES && share >= FAIL_SHARE).then_some(n)
     })
 }
@@ -239,7 +247,10 @@ pub fn find(tl: &Timeline) -> Bottleneck {
             "{name} began rejecting at {:.0} sign-ins/s ({:.0} s into the run{})",
             rate(worst.first),
             at(worst.first),
-            reason.as_ref().map(|r| format!(", {r}")).unwrap_or_default()
+            reason
+                .as_ref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default()
         ),
     };
     if let Some((s, max, _)) = contrast {
@@ -254,7 +265,10 @@ pub fn find(tl: &Timeline) -> Bottleneck {
             sentence.push_str(&format!(
                 "; rejections from {:.0} s{}",
                 at(n),
-                reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             ));
         }
     }
@@ -397,7 +411,10 @@ mod tests {
             (5.0, 10, 0),
             (5.0, 10, 0),
         ];
-        assert_eq!(find(&timeline(&arrivals, &[(Stage::Dhcp, dhcp)])).stage, None);
+        assert_eq!(
+            find(&timeline(&arrivals, &[(Stage::Dhcp, dhcp)])).stage,
+            None
+        );
         assert_eq!(find(&Timeline::default()).sentence, "no stage gave out");
     }
 

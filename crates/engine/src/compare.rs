@@ -73,7 +73,10 @@ impl Comparison {
         );
         for r in &self.rows {
             let (b, n) = if r.metric == "fail_rate" {
-                (format!("{:.2}%", r.base * 100.0), format!("{:.2}%", r.new * 100.0))
+                (
+                    format!("{:.2}%", r.base * 100.0),
+                    format!("{:.2}%", r.new * 100.0),
+                )
             } else {
                 (format!("{:.1} ms", r.base), format!("{:.1} ms", r.new))
             };
@@ -89,11 +92,7 @@ impl Comparison {
         }
         let regressions = self.regressions();
         if regressions.is_empty() {
-            let _ = writeln!(
-                out,
-                "no regression past {:.1}%",
-                self.tolerance * 100.0
-            );
+            let _ = writeln!(out, "no regression past {:.1}%", self.tolerance * 100.0);
         } else {
             let _ = writeln!(
                 out,
@@ -106,13 +105,7 @@ impl Comparison {
     }
 }
 
-fn latency_rows(
-    rows: &mut Vec<Row>,
-    subject: &str,
-    base: &Latency,
-    new: &Latency,
-    tolerance: f64,
-) {
+fn latency_rows(rows: &mut Vec<Row>, subject: &str, base: &Latency, new: &Latency, tolerance: f64) {
     for (metric, b, n) in [
         ("p50", base.p50, new.p50),
         ("p90", base.p90, new.p90),
@@ -159,7 +152,12 @@ pub fn compare(base: &Report, new: &Report, tolerance: f64) -> Comparison {
                 tolerance,
             );
         }
-        rows.push(fail_row(stage.name(), b.fail_rate(), n.fail_rate(), tolerance));
+        rows.push(fail_row(
+            stage.name(),
+            b.fail_rate(),
+            n.fail_rate(),
+            tolerance,
+        ));
     }
     if base.phones.registered > 0 && new.phones.registered > 0 {
         latency_rows(
@@ -280,7 +278,11 @@ mod tests {
         // figure is under the 1 ms floor.
         let mut b = report(200.0, 0);
         b.stages.0[0].1.latency_ms.corrected.p99 = 0.01;
-        assert!(compare(&b, &report(200.0, 0), 0.10).regressions().is_empty());
+        assert!(
+            compare(&b, &report(200.0, 0), 0.10)
+                .regressions()
+                .is_empty()
+        );
         assert!(c.table().contains("no regression past 10.0%"));
     }
 
@@ -292,9 +294,16 @@ mod tests {
             .iter()
             .map(|r| (r.subject.as_str(), r.metric))
             .collect();
-        assert_eq!(flagged, [("certificate", "fail_rate"), ("signin", "fail_rate")]);
+        assert_eq!(
+            flagged,
+            [("certificate", "fail_rate"), ("signin", "fail_rate")]
+        );
         // Fewer failures are an improvement.
-        assert!(compare(&report(200.0, 5), &report(200.0, 1), 0.10).regressions().is_empty());
+        assert!(
+            compare(&report(200.0, 5), &report(200.0, 1), 0.10)
+                .regressions()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -312,7 +321,10 @@ mod tests {
         let bad = dir.join("bad.json");
         std::fs::write(&bad, "{\"phones\": [1,2").unwrap();
         let e = load(&bad).unwrap_err().to_string();
-        assert!(e.contains("bad.json") && e.contains("not a phonestorm JSON report"), "{e}");
+        assert!(
+            e.contains("bad.json") && e.contains("not a phonestorm JSON report"),
+            "{e}"
+        );
         let e = load(&dir.join("missing.json")).unwrap_err().to_string();
         assert!(e.contains("missing.json"), "{e}");
         let good = dir.join("good.json");

@@ -170,14 +170,21 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains("#[StartTime: 1700000000.000"), "{text}");
         assert!(text.contains("corrected latency"), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("Tag=dns,1.000,1.000,5.")), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Tag=dns,1.000,1.000,5.")),
+            "{text}"
+        );
         let back = read(&bytes).unwrap();
         assert_eq!(back.len(), 4, "signin and two stages, then dns");
         let counts = counts_per_tag(&back);
         assert_eq!(counts.get("dns"), Some(&4));
         assert_eq!(counts.get("register"), Some(&1));
         assert_eq!(counts.get("signin"), Some(&2));
-        let reg = back.iter().find(|i| i.tag.as_deref() == Some("register")).unwrap();
+        let reg = back
+            .iter()
+            .find(|i| i.tag.as_deref() == Some("register"))
+            .unwrap();
         assert!((reg.histogram.max() as i64 - 40_000).abs() < 50);
         assert_eq!(reg.duration, Duration::from_secs(1));
     }

@@ -91,17 +91,34 @@ impl Axis {
         }
         match scale {
             Scale::Linear => {
-                let hi = if hi.is_finite() && hi > 0.0 { nice_ceil(hi) } else { 1.0 };
-                Axis { scale, lo: 0.0, hi, label }
+                let hi = if hi.is_finite() && hi > 0.0 {
+                    nice_ceil(hi)
+                } else {
+                    1.0
+                };
+                Axis {
+                    scale,
+                    lo: 0.0,
+                    hi,
+                    label,
+                }
             }
             Scale::Log => {
                 let (lo, hi) = if lo.is_finite() {
-                    (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil()))
+                    (
+                        10f64.powf(lo.log10().floor()),
+                        10f64.powf(hi.log10().ceil()),
+                    )
                 } else {
                     (1.0, 10.0)
                 };
                 let hi = if hi <= lo { lo * 10.0 } else { hi };
-                Axis { scale, lo, hi, label }
+                Axis {
+                    scale,
+                    lo,
+                    hi,
+                    label,
+                }
             }
             Scale::Percentile => Axis {
                 scale,
@@ -125,7 +142,11 @@ impl Axis {
                 -rest.log10() / PCT_MAX
             }
         };
-        if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 }
+        if t.is_finite() {
+            t.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
     }
 
     fn ticks(&self) -> Vec<(f64, String)> {
@@ -177,9 +198,25 @@ fn number(v: f64) -> String {
 }
 
 /// An SVG line chart in a figure with id `chart-<id>`.
-fn chart(id: &str, title: &str, series: &[Series], x: Scale, y: Scale, xl: &'static str, yl: &'static str) -> String {
-    let xs = Axis::fit(x, series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), xl);
-    let ys = Axis::fit(y, series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), yl);
+fn chart(
+    id: &str,
+    title: &str,
+    series: &[Series],
+    x: Scale,
+    y: Scale,
+    xl: &'static str,
+    yl: &'static str,
+) -> String {
+    let xs = Axis::fit(
+        x,
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        xl,
+    );
+    let ys = Axis::fit(
+        y,
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        yl,
+    );
     let pw = W - ML - MR;
     let ph = H - MT - MB;
     let px = |v: f64| ML + xs.pos(v) * pw;
@@ -277,7 +314,16 @@ fn stage_rows(report: &Report) -> String {
             escape(name),
             c.p99,
             escape(name),
-            c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p90, r.p99, r.p999, r.max
+            c.p50,
+            c.p90,
+            c.p99,
+            c.p999,
+            c.max,
+            r.p50,
+            r.p90,
+            r.p99,
+            r.p999,
+            r.max
         );
         s.push('\n');
     };
@@ -285,7 +331,14 @@ fn stage_rows(report: &Report) -> String {
         row(&mut s, stage.name(), r.count, r.ok, r.failed, &r.latency_ms);
     }
     let p = &report.phones;
-    row(&mut s, "signin", p.started, p.registered, p.failed, &report.signin.latency_ms);
+    row(
+        &mut s,
+        "signin",
+        p.started,
+        p.registered,
+        p.failed,
+        &report.signin.latency_ms,
+    );
     s
 }
 
@@ -304,7 +357,12 @@ fn harness(report: &Report) -> String {
             serde_json::Value::String(t) => t.clone(),
             other => other.to_string(),
         };
-        let _ = write!(s, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&text));
+        let _ = write!(
+            s,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(k),
+            escape(&text)
+        );
     }
     s.push_str("</table></section>\n");
     s
@@ -386,7 +444,9 @@ pub fn render(report: &Report, scenario_name: &str, scenario_text: &str) -> Stri
         .iter()
         .map(|r| Series {
             name: (*r).clone(),
-            points: per_interval(tl, |i| i.per_second(i.failures.get(*r).copied().unwrap_or(0))),
+            points: per_interval(tl, |i| {
+                i.per_second(i.failures.get(*r).copied().unwrap_or(0))
+            }),
         })
         .collect();
 
@@ -545,7 +605,13 @@ mod tests {
         let mut r = report();
         r.bottleneck.sentence = "certificate p99 passed 2 s".into();
         let page = render(&r, "a <test>", "name = \"x\" # <b>&</b>\n");
-        for id in ["latency-over-time", "percentiles", "arrivals", "signed-in", "failures"] {
+        for id in [
+            "latency-over-time",
+            "percentiles",
+            "arrivals",
+            "signed-in",
+            "failures",
+        ] {
             assert!(page.contains(&format!("id=\"chart-{id}\"")), "{id}");
         }
         assert_eq!(page.matches("<svg").count(), 5);
@@ -578,6 +644,9 @@ mod tests {
         let pct = Axis::fit(Scale::Percentile, std::iter::empty(), "");
         assert!((pct.pos(99.0) - 0.4).abs() < 1e-9);
         assert_eq!(pct.pos(100.0), 1.0);
-        assert_eq!(Axis::fit(Scale::Linear, [0.0, 7.0].into_iter(), "").hi, 10.0);
+        assert_eq!(
+            Axis::fit(Scale::Linear, [0.0, 7.0].into_iter(), "").hi,
+            10.0
+        );
     }
 }

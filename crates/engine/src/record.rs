@@ -131,7 +131,10 @@ impl IntervalTake {
         for (k, n) in src.failures {
             *self.failures.entry(k).or_insert(0) += n;
         }
-        for (dst, src) in [(&mut self.corrected, src.corrected), (&mut self.raw, src.raw)] {
+        for (dst, src) in [
+            (&mut self.corrected, src.corrected),
+            (&mut self.raw, src.raw),
+        ] {
             match (dst.as_mut(), src) {
                 (_, None) => {}
                 (None, Some(h)) => *dst = Some(h),

@@ -233,10 +233,25 @@ impl Report {
         let _ = writeln!(
             out,
             "{:<12} {:>7} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
-            "stage", "count", "ok", "failed", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
-            "p50 ms", "p99 ms", "max ms"
+            "stage",
+            "count",
+            "ok",
+            "failed",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "p50 ms",
+            "p99 ms",
+            "max ms"
         );
-        let row = |out: &mut String, name: &str, count: u64, ok: u64, failed: u64, l: &Latencies| {
+        let row = |out: &mut String,
+                   name: &str,
+                   count: u64,
+                   ok: u64,
+                   failed: u64,
+                   l: &Latencies| {
             let (c, r) = (&l.corrected, &l.raw);
             let _ = writeln!(
                 out,
@@ -328,7 +343,10 @@ mod tests {
         assert_eq!(v["stages"]["register"]["latency_ms"]["raw"]["p99"], 2.5);
         for which in ["corrected", "raw"] {
             for p in ["p50", "p90", "p99", "p999", "max"] {
-                assert!(v["signin"]["latency_ms"][which][p].is_number(), "{which}.{p}");
+                assert!(
+                    v["signin"]["latency_ms"][which][p].is_number(),
+                    "{which}.{p}"
+                );
             }
         }
         assert!(v["bottleneck"]["sentence"].is_string());

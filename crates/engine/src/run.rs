@@ -610,7 +610,8 @@ mod tests {
         let tl = &r.timeline;
         assert_eq!(tl.interval_s, 1.0);
         assert!(tl.intervals.len() >= 5, "{}", tl.intervals.len());
-        let sum = |f: fn(&crate::timeline::Interval) -> u64| -> u64 { tl.intervals.iter().map(f).sum() };
+        let sum =
+            |f: fn(&crate::timeline::Interval) -> u64| -> u64 { tl.intervals.iter().map(f).sum() };
         assert_eq!(sum(|i| i.scheduled), 50);
         assert_eq!(sum(|i| i.started), 50);
         assert_eq!(sum(|i| i.signed_in), r.phones.registered);
@@ -626,6 +627,9 @@ mod tests {
         // Ten arrivals a second, every stage 10 ms: nothing gave out.
         assert_eq!(r.bottleneck.stage, None, "{:?}", r.bottleneck);
         let first = &tl.intervals[0];
-        assert_eq!((first.start_s, first.end_s, first.scheduled), (0.0, 1.0, 10));
+        assert_eq!(
+            (first.start_s, first.end_s, first.scheduled),
+            (0.0, 1.0, 10)
+        );
     }
 }

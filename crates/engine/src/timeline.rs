@@ -45,7 +45,10 @@ pub struct IntervalStage {
 
 impl IntervalStage {
     fn from_take(take: &IntervalTake, serializer: &mut V2DeflateSerializer) -> Self {
-        let lat = |h: &Option<Histogram<u64>>| h.as_ref().map_or_else(Latency::default, Latency::from_micros);
+        let lat = |h: &Option<Histogram<u64>>| {
+            h.as_ref()
+                .map_or_else(Latency::default, Latency::from_micros)
+        };
         let mut hdr = Vec::new();
         if let Some(h) = take.corrected.as_ref().filter(|h| !h.is_empty()) {
             // Encoding into memory fails only on a histogram too large to
@@ -288,7 +291,10 @@ mod tests {
         assert_eq!(tl.intervals.len(), 3, "{tl:?}");
         let [a, b, c] = [&tl.intervals[0], &tl.intervals[1], &tl.intervals[2]];
         assert_eq!((a.start_s, a.end_s), (0.0, 1.0));
-        assert_eq!((a.scheduled, a.started, a.signed_in, a.holding), (2, 2, 1, 1));
+        assert_eq!(
+            (a.scheduled, a.started, a.signed_in, a.holding),
+            (2, 2, 1, 1)
+        );
         assert_eq!(a.stage(Stage::Dns).unwrap().ok, 1);
         assert_eq!(a.signin.ok, 1);
         assert!(!a.stage(Stage::Dns).unwrap().hdr.is_empty());
