@@ -260,17 +260,17 @@ pub fn find(tl: &Timeline) -> Bottleneck {
             ms_text(round_up(max))
         ));
     }
-    if let (Some(c), Some(n)) = (worst.climb, worst.reject) {
-        if c.at == worst.first {
-            sentence.push_str(&format!(
-                "; rejections from {:.0} s{}",
-                at(n),
-                reason
-                    .as_ref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
-        }
+    if let (Some(c), Some(n)) = (worst.climb, worst.reject)
+        && c.at == worst.first
+    {
+        sentence.push_str(&format!(
+            "; rejections from {:.0} s{}",
+            at(n),
+            reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
     }
     Bottleneck {
         stage: Some(name.to_owned()),
@@ -291,7 +291,10 @@ mod tests {
 
     /// A timeline of 1 s intervals: `arrivals[n]` scheduled in interval n,
     /// and per stage `(p99 ms, ok, failed)` for each interval.
-    fn timeline(arrivals: &[u64], stages: &[(Stage, Vec<(f64, u64, u64)>)]) -> Timeline {
+    /// Per interval: (p99 ms, ok, failed).
+    type Series = Vec<(f64, u64, u64)>;
+
+    fn timeline(arrivals: &[u64], stages: &[(Stage, Series)]) -> Timeline {
         let intervals = arrivals
             .iter()
             .enumerate()
