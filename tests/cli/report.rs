@@ -603,3 +603,43 @@ fn report_compare_flags_regressions_and_refuses_broken_files() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The bottleneck finding on a real run: the update service has two
+/// workers of 100 ms (20 a second at most) and everything else is fast;
+/// arrivals step from 10 a second (the update service half busy) to 30 a
+/// second. The update stage's queue then grows by ten phones a second, so
+/// its p99 climbs far faster than the load tripled, and the report names
+/// it, in the step at 30 a second.
+#[test]
+fn the_stage_that_gives_out_is_named() {
+    let _one_at_a_time = heavy();
+    let dir = Dir::new("bottleneck");
+    let mock = mock_config(
+        &["web.update"],
+        "[web.update]\ncapacity = { workers = 2, queue = 5000, service_time = { dist = \"fixed\", mean = \"100ms\" } }\n",
+    );
+    let mut text = scenario(
+        "proof: the update service gives out",
+        190,
+        1,
+        "\n[stages.web_ticket]\nenabled = false\n[stages.certificate]\nenabled = false\n[stages.register]\nenabled = false\n",
+    );
+    text = text.replace(
+        "profile = \"constant\"\nrate = 1\n",
+        "profile = \"steps\"\nsteps = [{ rate = 10, duration = \"4s\" }, { rate = 30, duration = \"5s\" }]\n",
+    );
+    let (r, code, out) = run(&dir, &mock, &text, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let b = &r.bottleneck;
+    eprintln!("bottleneck: {}", b.sentence);
+    assert_eq!(b.stage.as_deref(), Some("update"), "{b:?}\n{out}");
+    assert!(b.sentence.starts_with("update p99 passed "), "{b:?}");
+    let at = b.latency_at_s.unwrap();
+    assert!((4.0..=12.0).contains(&at), "{b:?}");
+    let rate = b.signins_per_s.unwrap();
+    assert!((20.0..=40.0).contains(&rate), "{b:?}");
+    assert!(
+        out.contains(&format!("bottleneck: {}", b.sentence)),
+        "{out}"
+    );
+}

@@ -207,32 +207,23 @@ pub fn find(tl: &Timeline) -> Bottleneck {
     let reason = worst.reject.and_then(|n| main_reason(tl, n));
 
     // A stage that stayed healthy up to then, for contrast: register if
-    // it can be, else the busiest other stage.
+    // it can be (what a user waits for last), else the latest other one.
     let upto = worst.first;
-    let healthy = |s: Stage| -> Option<(Stage, f64, u64)> {
+    let healthy = |s: Stage| -> Option<(Stage, f64)> {
         if s == worst.stage || signs.iter().any(|g| g.stage == s && g.first <= upto) {
             return None;
         }
-        let seen: Vec<(f64, u64)> = tl
-            .intervals
+        tl.intervals
             .iter()
             .take(upto + 1)
             .filter_map(|i| i.stage(s))
             .filter(|x| x.ok >= MIN_SAMPLES)
-            .map(|x| (x.latency_ms.corrected.p99, x.ok))
-            .collect();
-        if seen.is_empty() {
-            return None;
-        }
-        let max = seen.iter().map(|x| x.0).fold(0.0, f64::max);
-        Some((s, max, seen.iter().map(|x| x.1).sum()))
+            .map(|x| x.latency_ms.corrected.p99)
+            .reduce(f64::max)
+            .map(|max| (s, max))
     };
-    let contrast = healthy(Stage::Register).or_else(|| {
-        Stage::ALL
-            .iter()
-            .filter_map(|&s| healthy(s))
-            .max_by_key(|x| x.2)
-    });
+    let contrast =
+        healthy(Stage::Register).or_else(|| Stage::ALL.iter().rev().find_map(|&s| healthy(s)));
 
     let name = worst.stage.name();
     let mut sentence = match worst.climb.filter(|c| c.at == worst.first) {
@@ -253,7 +244,7 @@ pub fn find(tl: &Timeline) -> Bottleneck {
                 .unwrap_or_default()
         ),
     };
-    if let Some((s, max, _)) = contrast {
+    if let Some((s, max)) = contrast {
         sentence.push_str(&format!(
             " while {} p99 stayed under {}",
             s.name(),
