@@ -24,7 +24,7 @@
 //!
 //! For the timeline, each shard also keeps *interval* histograms and
 //! failure counts beside the whole-run ones; the sampler
-//! ([`crate::timeline`]) swaps them out once per interval with
+//! ([`crate::timeline`]) merges and resets them once per interval with
 //! [`Recording::take_interval`]. The phone's path takes no extra lock:
 //! the same shard mutex covers both, and the sampler takes it once per
 //! shard per interval.
@@ -127,22 +127,28 @@ pub struct IntervalTake {
 }
 
 impl IntervalTake {
-    fn absorb(&mut self, src: IntervalShard) {
-        for (k, n) in src.failures {
+    /// Adds what `src` holds and empties it, keeping its histograms'
+    /// memory: a 1 µs – 1 h histogram is ~190 KB, and dropping them every
+    /// interval would make every shard allocate anew on the phones' path.
+    fn absorb(&mut self, src: &mut IntervalShard) {
+        for (k, n) in src.failures.drain() {
             *self.failures.entry(k).or_insert(0) += n;
         }
         for (dst, src) in [
-            (&mut self.corrected, src.corrected),
-            (&mut self.raw, src.raw),
+            (&mut self.corrected, &mut src.corrected),
+            (&mut self.raw, &mut src.raw),
         ] {
-            match (dst.as_mut(), src) {
-                (_, None) => {}
-                (None, Some(h)) => *dst = Some(h),
-                (Some(d), Some(h)) => {
+            let Some(h) = src.as_mut().filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            match dst.as_mut() {
+                None => *dst = Some(h.clone()),
+                Some(d) => {
                     // Same bounds everywhere: adding cannot fail.
-                    let _ = d.add(&h);
+                    let _ = d.add(&*h);
                 }
             }
+            h.reset();
         }
     }
 
@@ -322,21 +328,15 @@ impl Recording {
             .collect();
         let mut signin = IntervalTake::default();
         for shard in self.shards.iter() {
-            // Swap under the lock, merge after it: the phones' side waits
-            // only for the swap.
-            let (taken, taken_signin) = {
-                let mut shard = lock(shard);
-                let taken: Vec<IntervalShard> = shard
-                    .stages
-                    .iter_mut()
-                    .map(|s| std::mem::take(&mut s.interval))
-                    .collect();
-                (taken, std::mem::take(&mut shard.signin_interval))
-            };
-            for ((_, acc), t) in stages.iter_mut().zip(taken) {
-                acc.absorb(t);
+            // Merged and reset under the lock: tens of microseconds per
+            // stage, once per interval, and no allocation on the phones'
+            // side.
+            let mut shard = lock(shard);
+            let shard = &mut *shard;
+            for ((_, acc), s) in stages.iter_mut().zip(shard.stages.iter_mut()) {
+                acc.absorb(&mut s.interval);
             }
-            signin.absorb(taken_signin);
+            signin.absorb(&mut shard.signin_interval);
         }
         (stages, signin)
     }
