@@ -234,7 +234,10 @@ fn known_service_time_distribution_is_reported_within_5_percent() {
 /// fall in a pause, so its p99 is near the full second. From the actual
 /// start (raw) it does not: once let go, the first stage takes a DHCP
 /// exchange of a few milliseconds. So a harness reporting raw latency
-/// would call this pool healthy. The TLS stages after the root chain are
+/// would call this pool healthy. (The earliest arrivals of a pause still
+/// find a slot, 2 of them at 10 a second: 0.2 s, so the longest waits are
+/// about 0.8 s, and a faster machine only makes that closer to 0.8; 0.7 s
+/// is the bound.) The TLS stages after the root chain are
 /// switched off so that a phone's life outside the pause is short (tens
 /// of ms) and two slots carry 10 phones a second with room to spare even
 /// on a loaded machine: the median stays low, so the tail is the pause
@@ -604,29 +607,29 @@ fn report_compare_flags_regressions_and_refuses_broken_files() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// The bottleneck finding on a real run: the update service has two
-/// workers of 100 ms (20 a second at most) and everything else is fast;
-/// arrivals step from 10 a second (the update service half busy) to 30 a
+/// The bottleneck finding on a real run: the update service has one
+/// worker of 100 ms (10 a second at most) and everything else is fast;
+/// arrivals step from 5 a second (the update service half busy) to 20 a
 /// second. The update stage's queue then grows by ten phones a second, so
-/// its p99 climbs far faster than the load tripled, and the report names
-/// it, in the step at 30 a second.
+/// its p99 climbs far faster than the load quadrupled, and the report
+/// names it, in the step at 20 a second.
 #[test]
 fn the_stage_that_gives_out_is_named() {
     let _one_at_a_time = heavy();
     let dir = Dir::new("bottleneck");
     let mock = mock_config(
         &["web.update"],
-        "[web.update]\ncapacity = { workers = 2, queue = 5000, service_time = { dist = \"fixed\", mean = \"100ms\" } }\n",
+        "[web.update]\ncapacity = { workers = 1, queue = 5000, service_time = { dist = \"fixed\", mean = \"100ms\" } }\n",
     );
     let mut text = scenario(
         "proof: the update service gives out",
-        190,
+        120,
         1,
         "\n[stages.web_ticket]\nenabled = false\n[stages.certificate]\nenabled = false\n[stages.register]\nenabled = false\n",
     );
     text = text.replace(
         "profile = \"constant\"\nrate = 1\n",
-        "profile = \"steps\"\nsteps = [{ rate = 10, duration = \"4s\" }, { rate = 30, duration = \"5s\" }]\n",
+        "profile = \"steps\"\nsteps = [{ rate = 5, duration = \"4s\" }, { rate = 20, duration = \"5s\" }]\n",
     );
     let (r, code, out) = run(&dir, &mock, &text, &[]);
     assert_eq!(code, Some(0), "{out}");
@@ -637,7 +640,7 @@ fn the_stage_that_gives_out_is_named() {
     let at = b.latency_at_s.unwrap();
     assert!((4.0..=12.0).contains(&at), "{b:?}");
     let rate = b.signins_per_s.unwrap();
-    assert!((20.0..=40.0).contains(&rate), "{b:?}");
+    assert!((15.0..=25.0).contains(&rate), "{b:?}");
     assert!(
         out.contains(&format!("bottleneck: {}", b.sentence)),
         "{out}"
