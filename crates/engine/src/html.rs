@@ -60,6 +60,9 @@ enum Scale {
     Log,
     /// Percentiles: position by −log10(1 − p/100), so the tail spreads out.
     Percentile,
+    /// Run time in seconds: linear from 0 to at least the run's end, so an
+    /// empty chart still spans the run.
+    Time(f64),
 }
 
 /// One line on a chart.
@@ -90,14 +93,18 @@ impl Axis {
             hi = hi.max(v);
         }
         match scale {
-            Scale::Linear => {
+            Scale::Linear | Scale::Time(_) => {
+                let hi = match scale {
+                    Scale::Time(end) if end.is_finite() => hi.max(end),
+                    _ => hi,
+                };
                 let hi = if hi.is_finite() && hi > 0.0 {
                     nice_ceil(hi)
                 } else {
                     1.0
                 };
                 Axis {
-                    scale,
+                    scale: Scale::Linear,
                     lo: 0.0,
                     hi,
                     label,
@@ -132,7 +139,7 @@ impl Axis {
     /// Position 0..1 along the axis.
     fn pos(&self, v: f64) -> f64 {
         let t = match self.scale {
-            Scale::Linear => (v - self.lo) / (self.hi - self.lo),
+            Scale::Linear | Scale::Time(_) => (v - self.lo) / (self.hi - self.lo),
             Scale::Log => {
                 let v = v.max(self.lo);
                 (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
@@ -151,7 +158,7 @@ impl Axis {
 
     fn ticks(&self) -> Vec<(f64, String)> {
         match self.scale {
-            Scale::Linear => (0..=5)
+            Scale::Linear | Scale::Time(_) => (0..=5)
                 .map(|k| {
                     let v = self.lo + (self.hi - self.lo) * f64::from(k) / 5.0;
                     (v, number(v))
@@ -304,6 +311,16 @@ fn per_interval(intervals: &[Interval], f: impl Fn(&Interval) -> f64) -> Vec<(f6
     intervals.iter().map(|i| (i.end_s, f(i))).collect()
 }
 
+/// A rate per interval, leaving out a last interval shorter than half the
+/// others: a few events over a sliver of a second would draw a spike.
+fn rates(intervals: &[Interval], every: f64, f: impl Fn(&Interval) -> u64) -> Vec<(f64, f64)> {
+    intervals
+        .iter()
+        .filter(|i| i.seconds() >= every / 2.0)
+        .map(|i| (i.end_s, i.per_second(f(i))))
+        .collect()
+}
+
 fn stage_rows(report: &Report) -> String {
     let mut s = String::new();
     let row = |s: &mut String, name: &str, count: u64, ok: u64, failed: u64, l: &Latencies| {
@@ -372,6 +389,8 @@ fn harness(report: &Report) -> String {
 /// scenario file (with any overrides noted by the caller) shown at the end.
 pub fn render(report: &Report, scenario_name: &str, scenario_text: &str) -> String {
     let tl = &report.timeline.intervals;
+    let every = report.timeline.interval_s;
+    let end = tl.last().map_or(report.duration_s, |i| i.end_s);
     let stages_seen: Vec<Stage> = Stage::ALL
         .iter()
         .copied()
@@ -405,19 +424,19 @@ pub fn render(report: &Report, scenario_name: &str, scenario_text: &str) -> Stri
     let arrivals = vec![
         Series {
             name: "scheduled/s".into(),
-            points: per_interval(tl, |i| i.per_second(i.scheduled)),
+            points: rates(tl, every, |i| i.scheduled),
         },
         Series {
             name: "started/s".into(),
-            points: per_interval(tl, |i| i.per_second(i.started)),
+            points: rates(tl, every, |i| i.started),
         },
         Series {
             name: "signed in/s".into(),
-            points: per_interval(tl, |i| i.per_second(i.signed_in)),
+            points: rates(tl, every, |i| i.signed_in),
         },
         Series {
             name: "failed/s".into(),
-            points: per_interval(tl, |i| i.per_second(i.failed)),
+            points: rates(tl, every, |i| i.failed),
         },
     ];
     let mut total = 0u64;
@@ -444,9 +463,7 @@ pub fn render(report: &Report, scenario_name: &str, scenario_text: &str) -> Stri
         .iter()
         .map(|r| Series {
             name: (*r).clone(),
-            points: per_interval(tl, |i| {
-                i.per_second(i.failures.get(*r).copied().unwrap_or(0))
-            }),
+            points: rates(tl, every, |i| i.failures.get(*r).copied().unwrap_or(0)),
         })
         .collect();
 
@@ -489,7 +506,7 @@ pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; font-size: 12px; }}
         "latency-over-time",
         "Latency over time per stage (corrected p99 per interval, ms)",
         &latency_over_time,
-        Scale::Linear,
+        Scale::Time(end),
         Scale::Log,
         "run time (s)",
         "p99 ms (log)",
@@ -507,7 +524,7 @@ pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; font-size: 12px; }}
         "arrivals",
         "Arrivals against completions (per second)",
         &arrivals,
-        Scale::Linear,
+        Scale::Time(end),
         Scale::Linear,
         "run time (s)",
         "phones per second",
@@ -516,7 +533,7 @@ pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; font-size: 12px; }}
         "signed-in",
         "Phones signed in over time",
         &signed_in,
-        Scale::Linear,
+        Scale::Time(end),
         Scale::Linear,
         "run time (s)",
         "phones",
@@ -525,7 +542,7 @@ pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; font-size: 12px; }}
         "failures",
         "Failures by reason over time (failed attempts per second)",
         &failures,
-        Scale::Linear,
+        Scale::Time(end),
         Scale::Linear,
         "run time (s)",
         "per second",
@@ -634,6 +651,14 @@ mod tests {
         assert_eq!(page.matches("<svg").count(), 5);
         assert!(page.contains("no data"));
         assert!(!page.contains("NaN") && !page.contains("=\"inf") && !page.contains(",inf"));
+        // An empty chart still spans the run: 0 to 10 s for a 7 s run.
+        let mut r = Report {
+            duration_s: 7.0,
+            ..Default::default()
+        };
+        r.timeline.interval_s = 1.0;
+        let page = render(&r, "", "");
+        assert!(page.contains(">10</text>"), "{page}");
     }
 
     #[test]
