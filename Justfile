@@ -48,3 +48,11 @@ interop *args:
 # commands in bench/README.md. Bounded counts, loopback only.
 bench-peers what="register":
     bash bench/peers.sh {{what}}
+# A smoke run's HTML report, rendered by headless Chromium (Debian package
+# chromium) to target/report-screenshot.png, to look at the charts.
+report-screenshot:
+    mkdir -p target
+    cargo run --release -- run scenarios/smoke.toml --quiet --report-html target/report-smoke.html
+    rm -rf target/chromium-profile
+    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --hide-scrollbars --user-data-dir=target/chromium-profile --screenshot="$PWD/target/report-screenshot.png" --window-size=1280,2000 "file://$PWD/target/report-smoke.html"
+    @echo "target/report-screenshot.png"

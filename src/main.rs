@@ -9,6 +9,7 @@
 mod bootstrap;
 mod dhcp_options;
 mod mock;
+mod report;
 mod run;
 
 use std::io::Write;
@@ -38,6 +39,9 @@ enum Command {
     Run(run::RunArgs),
     /// Check a scenario file without running it.
     Validate(run::ValidateArgs),
+    /// Work with finished runs' reports: `report compare BASE.json
+    /// NEW.json` flags regressions (exit 1 past the tolerance).
+    Report(report::Args),
     /// One phone through every stage with a readable trace of what it sent
     /// and what came back (PIN masked), and where it failed. Exit 0 when it
     /// signed in, 1 when it did not.
@@ -65,6 +69,11 @@ fn main() -> ExitCode {
         Command::DhcpOptions(args) => dhcp_options::run(args),
         Command::Mock(args) => mock::run(args),
         Command::Validate(args) => run::validate(args),
+        Command::Report(args) => match report::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Bootstrap(args) => match bootstrap::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

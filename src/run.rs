@@ -2,7 +2,7 @@
 //! job, and a check of a scenario file without running it.
 //!
 //! This module owns the command-line face: flags, the terminal table, the
-//! JSON report file and exit statuses (0 success, 1 thresholds broken or
+//! report files (JSON, HTML, HdrHistogram log) and exit statuses (0 success, 1 thresholds broken or
 //! aborted, 2 bad scenario or usage). Scheduling, phones and recording
 //! belong to `phonestorm-engine` and `phonestorm-phone`.
 
@@ -31,6 +31,16 @@ pub(crate) struct RunArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]
     report_json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, tables, scenario) here.
+    #[arg(long, value_name = "FILE")]
+    report_html: Option<PathBuf>,
+    /// Write the interval histograms (corrected latency, one tag per
+    /// stage) here, in the HdrHistogram interval log format.
+    #[arg(long, value_name = "FILE")]
+    hdr_log: Option<PathBuf>,
+    /// Length of one timeline interval (report charts, HdrHistogram log).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    timeline_interval: std::time::Duration,
     /// No live progress line (the default when stderr is not a terminal).
     #[arg(long)]
     quiet: bool,
@@ -39,6 +49,16 @@ pub(crate) struct RunArgs {
     /// With the embedded mock, its `phonestorm_mock_*` series are there too.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+}
+
+/// `1s`, `500ms`: at least 10 ms, at most an hour.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as 1s or 500ms, found {s:?}: {e}"))?;
+    if d < std::time::Duration::from_millis(10) || d > std::time::Duration::from_secs(3600) {
+        return Err(format!("expected between 10ms and 1h, found {s:?}"));
+    }
+    Ok(d)
 }
 
 /// Flags of `phonestorm validate`.
@@ -94,10 +114,25 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The scenario as the run used it: the file's text, then the `--set`
+/// overrides (as comments, so the text stays a valid scenario).
+fn scenario_text(args: &RunArgs) -> String {
+    let mut text = std::fs::read_to_string(&args.scenario)
+        .unwrap_or_else(|e| format!("# {}: {e}\n", args.scenario.display()));
+    if !args.sets.is_empty() {
+        text.push_str("\n# overridden on the command line:\n");
+        for s in &args.sets {
+            text.push_str(&format!("#   --set {s}\n"));
+        }
+    }
+    text
+}
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
     let scenario = load(&args.scenario, &args.sets)?;
     let mut settings = RunSettings::from_scenario(&scenario).map_err(|e| Usage(e.to_string()))?;
     settings.progress = !args.quiet && std::io::stderr().is_terminal();
+    settings.timeline_every = args.timeline_interval;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -161,6 +196,18 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
     if let Some(path) = &args.report_json {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.hdr_log {
+        let log = phonestorm_engine::hdrlog::render(&report.timeline)?;
+        std::fs::write(path, log).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.report_html {
+        let name = scenario
+            .name
+            .clone()
+            .unwrap_or_else(|| args.scenario.display().to_string());
+        let page = phonestorm_engine::html::render(&report, &name, &scenario_text(&args));
+        std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", report.table());

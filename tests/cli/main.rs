@@ -18,6 +18,7 @@ mod dhcp_options;
 mod interop;
 mod metrics;
 mod mock;
+mod report;
 mod run;
 
 use std::process::{Command, Output};

@@ -56,8 +56,13 @@ fn smoke_signs_in_every_phone_through_every_stage() {
         let s = &r["stages"][stage];
         assert_eq!(s["ok"], 100, "{stage}: {s}");
         assert_eq!(s["failed"], 0, "{stage}: {s}");
-        for p in ["p50", "p90", "p99", "p999", "max"] {
-            assert!(s["latency_ms"][p].as_f64().unwrap() > 0.0, "{stage}.{p}");
+        for which in ["corrected", "raw"] {
+            for p in ["p50", "p90", "p99", "p999", "max"] {
+                assert!(
+                    s["latency_ms"][which][p].as_f64().unwrap() > 0.0,
+                    "{stage}.{which}.{p}"
+                );
+            }
         }
     }
     let table = String::from_utf8(out.stdout).unwrap();

@@ -3,15 +3,23 @@
 //! Everything reads tokio's clock through [`now`], so tests can pause and
 //! advance it (`tokio::time::pause`) and no timing test depends on how
 //! fast the machine is. Rate limiters get the same clock through
-//! [`TokioClock`], an adapter to governor's clock trait.
+//! [`TokioClock`], an adapter to governor's clock trait. The wall clock is
+//! read only for labels ([`wall_now`]: the start time in an HdrHistogram
+//! log header), never to measure.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 /// The current time on tokio's (pausable) clock.
 pub fn now() -> Instant {
     Instant::now()
+}
+
+/// Wall-clock now, for labelling a run's start (never for measuring).
+#[allow(clippy::disallowed_methods)] // the engine's one wall-clock read
+pub fn wall_now() -> SystemTime {
+    SystemTime::now()
 }
 
 /// governor's view of tokio's clock: time elapsed since an origin.

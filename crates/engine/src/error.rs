@@ -57,4 +57,16 @@ pub enum Error {
     /// the phones' configuration is impossible, a given file is unusable.
     #[error("{0}")]
     Setup(String),
+    /// A report file (JSON, HTML, HdrHistogram log) cannot be read,
+    /// understood or written.
+    #[error("{}: {message}", path.display())]
+    ReportFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An HdrHistogram interval log could not be encoded or decoded.
+    #[error("hdr log: {0}")]
+    HdrLog(String),
 }

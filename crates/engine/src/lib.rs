@@ -13,9 +13,13 @@
 #![forbid(unsafe_code)]
 
 pub mod abort;
+pub mod bottleneck;
 pub mod clock;
+pub mod compare;
 pub mod error;
 pub mod fleet;
+pub mod hdrlog;
+pub mod html;
 pub mod limits;
 pub mod live;
 pub mod progress;
@@ -26,6 +30,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod source;
 pub mod thresholds;
+pub mod timeline;
 pub mod users;
 
 pub use error::{Error, Result};

@@ -1,11 +1,15 @@
 //! The run's report: JSON for machines, a plain table for people.
 //!
-//! Latencies are in milliseconds. `latency_ms` is measured from each
-//! attempt's *intended* start (corrected for coordinated omission: time
-//! held back by a rate limit or a late start counts), `latency_ms_raw`
-//! from when the attempt actually started. Both are over successful
-//! attempts only. The report is built by [`crate::record`]; this module
-//! owns its shape and rendering, not the counting.
+//! Latencies are in milliseconds. `latency_ms.corrected` is measured from
+//! each attempt's *intended* start (corrected for coordinated omission:
+//! time held back by a rate limit or a late start counts),
+//! `latency_ms.raw` from when the attempt actually started. Both are over
+//! successful attempts only. The report is built by [`crate::record`]
+//! (figures), [`crate::timeline`] (per-interval figures) and
+//! [`crate::bottleneck`] (which stage gave out); this module owns its shape
+//! and the terminal table, not the counting. HTML, HdrHistogram logs and
+//! comparisons live in [`crate::html`], [`crate::hdrlog`] and
+//! [`crate::compare`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +18,9 @@ use hdrhistogram::Histogram;
 use phonestorm_phone::Stage;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
+
+use crate::bottleneck::Bottleneck;
+use crate::timeline::Timeline;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -47,6 +54,32 @@ impl Latency {
     }
 }
 
+/// Corrected and raw percentiles of one set of attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Latencies {
+    /// From the intended start: what a user of the pool waited.
+    pub corrected: Latency,
+    /// From the actual start: what the server took once asked.
+    pub raw: Latency,
+}
+
+/// Quantiles drawn on the percentile curves (as shares).
+pub const CURVE_QUANTILES: [f64; 13] = [
+    0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0,
+];
+
+/// A percentile curve of a histogram of microseconds: `[percentile, ms]`
+/// pairs at [`CURVE_QUANTILES`] (empty when the histogram is).
+pub fn curve_from_micros(h: &Histogram<u64>) -> Vec<[f64; 2]> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    CURVE_QUANTILES
+        .iter()
+        .map(|q| [q * 100.0, h.value_at_quantile(*q) as f64 / 1000.0])
+        .collect()
+}
+
 /// Phones over the whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Phones {
@@ -63,10 +96,9 @@ pub struct Phones {
 /// Sign-in as a whole: from a phone's arrival to its 200 OK.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct SignIn {
-    /// From the intended arrival.
-    pub latency_ms: Latency,
-    /// From the actual start (after the global limiter let it go).
-    pub latency_ms_raw: Latency,
+    /// Corrected from the intended arrival; raw from the actual start
+    /// (after the global limiter and concurrency cap let it go).
+    pub latency_ms: Latencies,
 }
 
 /// One stage over the whole run. Counts are attempts, so a retried stage
@@ -85,10 +117,11 @@ pub struct StageReport {
     pub retries: u64,
     /// Failed attempts by reason label (`timeout`, `http_503`, …).
     pub failures: BTreeMap<String, u64>,
-    /// Latency of successful attempts from their intended start.
-    pub latency_ms: Latency,
-    /// Latency of successful attempts from their actual start.
-    pub latency_ms_raw: Latency,
+    /// Latency of successful attempts, corrected and raw.
+    pub latency_ms: Latencies,
+    /// Percentile curve of the corrected latency: `[percentile, ms]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve_ms: Vec<[f64; 2]>,
 }
 
 impl StageReport {
@@ -189,6 +222,12 @@ pub struct Report {
     /// The harness's own health.
     #[serde(default)]
     pub harness: Harness,
+    /// The run interval by interval.
+    #[serde(default)]
+    pub timeline: Timeline,
+    /// Which stage gave out first, and when.
+    #[serde(default)]
+    pub bottleneck: Bottleneck,
 }
 
 impl Report {
@@ -207,19 +246,42 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// The terminal table: one row per stage, then the sign-in line.
+    /// The terminal table: one row per stage (corrected percentiles, then
+    /// raw ones), the sign-in line, phone counts and the bottleneck.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<12} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
-            "stage", "count", "ok", "failed", "p50 ms", "p90 ms", "p99 ms", "max ms"
+            "{:<12} {:>7} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
+            "", "", "", "", "corrected", "", "", "", "", "raw", "", ""
         );
-        let row = |out: &mut String, name: &str, count: u64, ok: u64, failed: u64, l: &Latency| {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>7} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
+            "stage",
+            "count",
+            "ok",
+            "failed",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "p50 ms",
+            "p99 ms",
+            "max ms"
+        );
+        let row = |out: &mut String,
+                   name: &str,
+                   count: u64,
+                   ok: u64,
+                   failed: u64,
+                   l: &Latencies| {
+            let (c, r) = (&l.corrected, &l.raw);
             let _ = writeln!(
                 out,
-                "{name:<12} {count:>8} {ok:>8} {failed:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
-                l.p50, l.p90, l.p99, l.max
+                "{name:<12} {count:>7} {ok:>7} {failed:>7} | {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1}",
+                c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p99, r.max
             );
         };
         for (stage, r) in &self.stages.0 {
@@ -265,6 +327,9 @@ impl Report {
                 "harness saturated: the figures above describe the harness, not the pool"
             );
         }
+        if !self.bottleneck.sentence.is_empty() {
+            let _ = writeln!(out, "bottleneck: {}", self.bottleneck.sentence);
+        }
         match &self.ending {
             Ending::Completed => {}
             Ending::Aborted(why) => {
@@ -293,7 +358,8 @@ mod tests {
             ..Default::default()
         };
         reg.failures.insert("sip_503".into(), 1);
-        reg.latency_ms.p99 = 12.5;
+        reg.latency_ms.corrected.p99 = 12.5;
+        reg.latency_ms.raw.p99 = 2.5;
         Report {
             phones: Phones {
                 scheduled: 2,
@@ -314,8 +380,21 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
         assert_eq!(v["phones"]["registered"], 2);
         assert_eq!(v["stages"]["register"]["failures"]["sip_503"], 1);
-        assert_eq!(v["stages"]["register"]["latency_ms"]["p99"], 12.5);
-        assert!(v["stages"]["register"]["latency_ms_raw"]["p50"].is_number());
+        assert_eq!(
+            v["stages"]["register"]["latency_ms"]["corrected"]["p99"],
+            12.5
+        );
+        assert_eq!(v["stages"]["register"]["latency_ms"]["raw"]["p99"], 2.5);
+        for which in ["corrected", "raw"] {
+            for p in ["p50", "p90", "p99", "p999", "max"] {
+                assert!(
+                    v["signin"]["latency_ms"][which][p].is_number(),
+                    "{which}.{p}"
+                );
+            }
+        }
+        assert!(v["bottleneck"]["sentence"].is_string());
+        assert!(v["timeline"]["intervals"].is_array());
         assert_eq!(v["ending"]["how"], "completed");
         // Stages keep bootstrap order, not alphabetical.
         let keys: Vec<&String> = v["stages"].as_object().unwrap().keys().collect();
@@ -333,10 +412,11 @@ mod tests {
     fn table_has_a_row_per_stage_and_signin() {
         let t = sample().table();
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].starts_with("stage"));
-        assert!(lines[2].starts_with("register"), "{t}");
-        assert!(lines[2].contains("12.5"), "{t}");
-        assert!(lines[3].starts_with("signin"), "{t}");
+        assert!(lines[0].contains("corrected") && lines[0].contains("raw"));
+        assert!(lines[1].starts_with("stage"));
+        assert!(lines[3].starts_with("register"), "{t}");
+        assert!(lines[3].contains("12.5") && lines[3].contains("2.5"), "{t}");
+        assert!(lines[4].starts_with("signin"), "{t}");
     }
 
     #[test]

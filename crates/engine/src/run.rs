@@ -102,6 +102,8 @@ pub struct RunSettings {
     /// Live metrics to feed (the binary serves them on `--metrics-listen`);
     /// the run makes its own when `None`, for the report's harness health.
     pub metrics: Option<Arc<Metrics>>,
+    /// Length of one timeline interval.
+    pub timeline_every: Duration,
 }
 
 impl RunSettings {
@@ -119,6 +121,7 @@ impl RunSettings {
             time_limit: None,
             progress: false,
             metrics: None,
+            timeline_every: crate::timeline::DEFAULT_INTERVAL,
         }
     }
 
@@ -220,6 +223,13 @@ pub async fn run<L: Launcher>(
         done.clone(),
         ending.clone(),
     ));
+    let timeline = tokio::spawn(crate::timeline::sample_until(
+        recording.clone(),
+        settings.offsets.clone(),
+        settings.timeline_every,
+        clock::wall_now(),
+        done.clone(),
+    ));
     let progress = settings.progress.then(|| {
         tokio::spawn(crate::progress::show(
             recording.clone(),
@@ -228,7 +238,7 @@ pub async fn run<L: Launcher>(
             done.clone(),
         ))
     });
-    let sampler = metrics
+    let health = metrics
         .clone()
         .map(|m| tokio::spawn(sample(m, done.clone())));
 
@@ -303,7 +313,7 @@ pub async fn run<L: Launcher>(
     if let Some(p) = progress {
         let _ = p.await;
     }
-    if let Some(s) = sampler {
+    if let Some(s) = health {
         let _ = s.await;
     }
     let ending = ending
@@ -316,6 +326,8 @@ pub async fn run<L: Launcher>(
         m.health().sample();
         report.harness = crate::live::harness(&m.health().summary());
     }
+    report.timeline = timeline.await.unwrap_or_default();
+    report.bottleneck = crate::bottleneck::find(&report.timeline);
     report
 }
 
@@ -481,13 +493,13 @@ mod tests {
         let reg = r.stages.get(Stage::Register).unwrap();
         assert_eq!((reg.ok, reg.failed), (90, 0));
         assert!(
-            (reg.latency_ms.p50 - 10.0).abs() < 0.1,
+            (reg.latency_ms.corrected.p50 - 10.0).abs() < 0.1,
             "{:?}",
-            reg.latency_ms
+            reg.latency_ms.corrected
         );
         // Nine stages of 10 ms each.
         assert!(
-            (r.signin.latency_ms.p99 - 90.0).abs() < 0.5,
+            (r.signin.latency_ms.corrected.p99 - 90.0).abs() < 0.5,
             "{:?}",
             r.signin
         );
@@ -581,12 +593,12 @@ mod tests {
         let r = run(settings, ok_script().launcher(), CancellationToken::new()).await;
         assert_eq!(r.phones.registered, 20);
         assert!(
-            (r.signin.latency_ms.max - 1990.0).abs() < 1.0,
+            (r.signin.latency_ms.corrected.max - 1990.0).abs() < 1.0,
             "{:?}",
             r.signin
         );
         assert!(
-            (r.signin.latency_ms_raw.max - 90.0).abs() < 0.5,
+            (r.signin.latency_ms.raw.max - 90.0).abs() < 0.5,
             "{:?}",
             r.signin
         );
@@ -615,14 +627,14 @@ mod tests {
         // The fifth certificate waits 4 s: corrected latency shows it.
         // Three significant digits: within 0.1%.
         assert!(
-            (cert.latency_ms.max - 4010.0).abs() < 4.0,
+            (cert.latency_ms.corrected.max - 4010.0).abs() < 4.0,
             "{:?}",
-            cert.latency_ms
+            cert.latency_ms.corrected
         );
         assert!(
-            (cert.latency_ms_raw.max - 10.0).abs() < 0.1,
+            (cert.latency_ms.raw.max - 10.0).abs() < 0.1,
             "{:?}",
-            cert.latency_ms_raw
+            cert.latency_ms.raw
         );
     }
 
@@ -638,5 +650,44 @@ mod tests {
         assert_eq!(r.phones.registered, 30);
         assert!(crate::thresholds::evaluate(&s.thresholds, &r).is_empty());
         assert!(r.table().contains("signin"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timeline_adds_up_to_the_report() {
+        // 50 phones over 5 s, one in ten failing its certificate.
+        let script = Script {
+            fails_at: |p| (p % 10 == 3).then_some(Stage::Certificate),
+            ..ok_script()
+        };
+        let r = run(
+            RunSettings::new(every(50, Duration::from_millis(100))),
+            script.launcher(),
+            CancellationToken::new(),
+        )
+        .await;
+        let tl = &r.timeline;
+        assert_eq!(tl.interval_s, 1.0);
+        assert!(tl.intervals.len() >= 5, "{}", tl.intervals.len());
+        let sum =
+            |f: fn(&crate::timeline::Interval) -> u64| -> u64 { tl.intervals.iter().map(f).sum() };
+        assert_eq!(sum(|i| i.scheduled), 50);
+        assert_eq!(sum(|i| i.started), 50);
+        assert_eq!(sum(|i| i.signed_in), r.phones.registered);
+        assert_eq!(sum(|i| i.failed), r.phones.failed);
+        assert_eq!(sum(|i| i.failures.get("http_503").copied().unwrap_or(0)), 5);
+        let cert_ok: u64 = tl
+            .intervals
+            .iter()
+            .filter_map(|i| i.stage(Stage::Certificate))
+            .map(|s| s.ok)
+            .sum();
+        assert_eq!(cert_ok, r.stages.get(Stage::Certificate).unwrap().ok);
+        // Ten arrivals a second, every stage 10 ms: nothing gave out.
+        assert_eq!(r.bottleneck.stage, None, "{:?}", r.bottleneck);
+        let first = &tl.intervals[0];
+        assert_eq!(
+            (first.start_s, first.end_s, first.scheduled),
+            (0.0, 1.0, 10)
+        );
     }
 }

@@ -156,7 +156,7 @@ impl Threshold {
                     }
                     Metric::FailRate => None,
                     _ if p.registered == 0 => None,
-                    _ => Some(pick(&report.signin.latency_ms)),
+                    _ => Some(pick(&report.signin.latency_ms.corrected)),
                 }
             }
             Subject::Stage(stage) => {
@@ -165,7 +165,7 @@ impl Threshold {
                     Metric::FailRate if r.ok + r.failed > 0 => Some(r.fail_rate()),
                     Metric::FailRate => None,
                     _ if r.ok == 0 => None,
-                    _ => Some(pick(&r.latency_ms)),
+                    _ => Some(pick(&r.latency_ms.corrected)),
                 }
             }
         }
@@ -293,7 +293,7 @@ mod tests {
             failed: 2,
             ..Default::default()
         };
-        reg.latency_ms.p99 = 2500.0;
+        reg.latency_ms.corrected.p99 = 2500.0;
         Report {
             phones: Phones {
                 scheduled: 100,
