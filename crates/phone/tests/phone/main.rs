@@ -13,4 +13,5 @@
 mod common;
 mod failures;
 mod hold;
+mod relay;
 mod signin;
