@@ -38,3 +38,13 @@ bench:
     cargo run --release -p phonestorm-bench --bin crypto-floor
     bench/run.sh bench/signin.toml
     bench/run.sh bench/held.toml
+
+# Against servers nobody here wrote (Kea, dnsmasq, unbound, nginx, Kamailio,
+# SIPp): installs missing peers with apt-get, runs tests/interop as root.
+interop *args:
+    bash tests/interop/run.sh {{args}}
+
+# Side by side with specialist tools (perfdhcp, SIPp) against the same
+# peers; figures and commands in bench/README.md.
+bench-peers what="all":
+    bash bench/peers.sh {{what}}

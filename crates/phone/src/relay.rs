@@ -9,6 +9,14 @@
 //! receive task hands each reply to the phone waiting for that `xid` and
 //! `chaddr`. Replies nobody waits for are counted and dropped.
 //!
+//! One reply does not go to the relay: RFC 2131 section 4.3.5 says the
+//! server sends the DHCPACK to an INFORM "directly to the address given in
+//! the 'ciaddr' field", port 68, and Kea does so even for a relayed INFORM.
+//! So the agent also listens on `0.0.0.0:68` (when that port is free) and
+//! demultiplexes what arrives there the same way; the network must then
+//! deliver the phones' leased addresses to this host (on a test bed, a
+//! `local` route for the pool: Linux's "AnyIP").
+//!
 //! This module owns the socket and the demultiplexing, nothing of the
 //! protocol: messages are built and read by `phonestorm_proto::dhcp`, and
 //! retransmission is the stage's (`stages.rs`). No lock is held across an
@@ -20,7 +28,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use phonestorm_proto::dhcp::{self, Reply, SERVER_PORT};
+use phonestorm_proto::dhcp::{self, CLIENT_PORT, Reply, SERVER_PORT};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -46,6 +54,7 @@ struct Counters {
     unknown: AtomicU64,
     invalid: AtomicU64,
     overflow: AtomicU64,
+    direct: AtomicU64,
     /// Serial numbers of transactions.
     serial: AtomicU64,
 }
@@ -64,6 +73,9 @@ pub struct RelayStats {
     pub invalid: u64,
     /// Replies dropped because the phone's queue was full.
     pub overflow: u64,
+    /// Replies that came to port 68 (sent to a phone's `ciaddr`, as the
+    /// ACK to an INFORM is), all of them, whoever they were for.
+    pub direct: u64,
 }
 
 /// Waiting phones: each entry tagged with its transaction's serial number,
@@ -75,9 +87,11 @@ type Waiters = Mutex<HashMap<Key, (u64, mpsc::Sender<Vec<u8>>)>>;
 pub struct RelayAgent {
     address: Ipv4Addr,
     socket: Arc<UdpSocket>,
+    /// `0.0.0.0:68`, when it could be bound.
+    client_port: bool,
     waiters: Arc<Waiters>,
     counters: Arc<Counters>,
-    receiver: JoinHandle<()>,
+    receivers: Vec<JoinHandle<()>>,
 }
 
 impl RelayAgent {
@@ -100,14 +114,37 @@ impl RelayAgent {
         let socket = Arc::new(socket);
         let waiters: Arc<Waiters> = Arc::default();
         let counters: Arc<Counters> = Arc::default();
-        let receiver = tokio::spawn(receive(socket.clone(), waiters.clone(), counters.clone()));
+        let mut receivers = vec![tokio::spawn(receive(
+            socket.clone(),
+            waiters.clone(),
+            counters.clone(),
+            false,
+        ))];
+        // Best effort: without port 68 only the ACKs to INFORMs are lost,
+        // and the phones' timeouts say so.
+        let client = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, CLIENT_PORT))).await;
+        let client_port = client.is_ok();
+        if let Ok(c) = client {
+            receivers.push(tokio::spawn(receive(
+                Arc::new(c),
+                waiters.clone(),
+                counters.clone(),
+                true,
+            )));
+        }
         Ok(RelayAgent {
             address,
             socket,
+            client_port,
             waiters,
             counters,
-            receiver,
+            receivers,
         })
+    }
+
+    /// Whether the agent also receives on port 68 (replies to `ciaddr`).
+    pub fn client_port(&self) -> bool {
+        self.client_port
     }
 
     /// The relay's address: `giaddr` of every message it forwards.
@@ -131,6 +168,7 @@ impl RelayAgent {
             unknown: c.unknown.load(Ordering::Relaxed),
             invalid: c.invalid.load(Ordering::Relaxed),
             overflow: c.overflow.load(Ordering::Relaxed),
+            direct: c.direct.load(Ordering::Relaxed),
         }
     }
 
@@ -159,8 +197,10 @@ impl RelayAgent {
 
 impl Drop for RelayAgent {
     fn drop(&mut self) {
-        // The task holds the socket; stopping it frees port 67.
-        self.receiver.abort();
+        // The tasks hold the sockets; stopping them frees ports 67 and 68.
+        for r in &self.receivers {
+            r.abort();
+        }
     }
 }
 
@@ -203,9 +243,14 @@ impl Drop for Transaction {
     }
 }
 
-/// The receive task: reads every datagram on the relay's socket and hands
-/// each reply to the phone waiting for its `xid` and `chaddr`.
-async fn receive(socket: Arc<UdpSocket>, waiters: Arc<Waiters>, counters: Arc<Counters>) {
+/// A receive task: reads every datagram on one of the agent's sockets and
+/// hands each reply to the phone waiting for its `xid` and `chaddr`.
+async fn receive(
+    socket: Arc<UdpSocket>,
+    waiters: Arc<Waiters>,
+    counters: Arc<Counters>,
+    direct: bool,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let Ok((len, _from)) = socket.recv_from(&mut buf).await else {
@@ -219,6 +264,9 @@ async fn receive(socket: Arc<UdpSocket>, waiters: Arc<Waiters>, counters: Arc<Co
             counters.invalid.fetch_add(1, Ordering::Relaxed);
             continue;
         };
+        if direct {
+            counters.direct.fetch_add(1, Ordering::Relaxed);
+        }
         let tx = waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -241,9 +241,18 @@ impl Phone<'_> {
                 }
             }
         }
+        // A relayed INFORM is answered to ciaddr:68 (RFC 2131 4.3.5): say
+        // so, as that is the one reply the relay's port 67 never sees.
+        let hint = if m.opts().has_msg_type(MessageType::Inform)
+            && matches!(sock, DhcpPath::Relay(_))
+        {
+            " (the ACK to an INFORM goes to ciaddr:68: this host must own the leased addresses and port 68)"
+        } else {
+            ""
+        };
         fail(
             FailureKind::Timeout,
-            format!("dhcp: no answer from {server} after {} tries", r.tries),
+            format!("dhcp: no answer from {server} after {} tries{hint}", r.tries),
         )
     }
 
