@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The phonestorm binary under test.
 pub(crate) const PHONESTORM: &str = env!("CARGO_BIN_EXE_phonestorm");
@@ -53,7 +53,9 @@ pub(crate) fn peer(name: &str, package: &str) -> Option<PathBuf> {
     }
     skip_or_fail(
         name,
-        &format!("{name} not found on PATH or in /usr/sbin (Debian package {package}; `just interop` installs it)"),
+        &format!(
+            "{name} not found on PATH or in /usr/sbin (Debian package {package}; `just interop` installs it)"
+        ),
     )
 }
 
@@ -90,10 +92,8 @@ pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     pub(crate) fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "phonestorm-interop-{}-{tag}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("phonestorm-interop-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -158,17 +158,25 @@ pub(crate) fn free_port(ip: Ipv4Addr) -> u16 {
 /// process id, so parallel runs of the suite do not share one.
 pub(crate) fn loopback(n: u8) -> Ipv4Addr {
     let pid = std::process::id();
-    Ipv4Addr::new(127, 100 + (pid % 100) as u8, ((pid / 100) % 250) as u8 + 1, n)
+    Ipv4Addr::new(
+        127,
+        100 + (pid % 100) as u8,
+        ((pid / 100) % 250) as u8 + 1,
+        n,
+    )
 }
 
-/// Waits until `ready` holds, for at most `bound`.
+/// Waits until `ready` holds, for at most `bound` (counted in 50 ms
+/// sleeps: the clock is read in one place per crate, and a test needs no
+/// more precision than that).
 pub(crate) fn wait_until(bound: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + bound;
-    while Instant::now() < end {
+    let step = Duration::from_millis(50);
+    let tries = bound.as_millis() / step.as_millis();
+    for _ in 0..tries {
         if ready() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(step);
     }
     ready()
 }
@@ -210,9 +218,18 @@ impl Proc {
             ready()
         });
         if let Some(s) = exited {
-            panic!("{} exited ({s}) before it was ready:\n{}", self.name, self.output());
+            panic!(
+                "{} exited ({s}) before it was ready:\n{}",
+                self.name,
+                self.output()
+            );
         }
-        assert!(ok, "{} not ready within {PATIENCE:?}:\n{}", self.name, self.output());
+        assert!(
+            ok,
+            "{} not ready within {PATIENCE:?}:\n{}",
+            self.name,
+            self.output()
+        );
     }
 
     /// What it printed so far.
@@ -281,7 +298,14 @@ impl Netns {
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         let _ = Command::new("ip").args(["link", "del", &host_if]).output();
         let _ = Command::new("ip")
-            .args(["route", "del", "local", &format!("198.18.{n}.128/25"), "dev", "lo"])
+            .args([
+                "route",
+                "del",
+                "local",
+                &format!("198.18.{n}.128/25"),
+                "dev",
+                "lo",
+            ])
             .output();
         let host_ip = Ipv4Addr::new(198, 18, n, 1);
         let ns_ip = Ipv4Addr::new(198, 18, n, 2);
@@ -295,7 +319,14 @@ impl Netns {
         };
         ip(&["netns", "add", &me.name]);
         ip(&[
-            "link", "add", &me.host_if, "type", "veth", "peer", "name", &me.ns_if,
+            "link",
+            "add",
+            &me.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &me.ns_if,
         ]);
         ip(&["link", "set", &me.ns_if, "netns", &me.name]);
         ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &me.host_if]);
@@ -347,8 +378,12 @@ impl Drop for Netns {
         // Deleting the namespace deletes its end of the pair, and with it
         // the host's end; delete both explicitly in case a process still
         // holds the namespace open.
-        let _ = Command::new("ip").args(["link", "del", &self.host_if]).output();
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
         let _ = Command::new("ip")
             .args(["route", "del", "local", &self.pool_block(), "dev", "lo"])
             .output();
@@ -382,7 +417,10 @@ impl Mock {
         });
         assert!(ok, "mock printed no endpoints line:\n{}", proc.output());
         let endpoints = serde_json::from_str(&line).unwrap();
-        assert!(tls.join("server-key.pem").is_file(), "--tls-out wrote no key");
+        assert!(
+            tls.join("server-key.pem").is_file(),
+            "--tls-out wrote no key"
+        );
         Mock {
             _proc: proc,
             endpoints,

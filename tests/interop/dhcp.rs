@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use crate::common::{
-    Mock, Netns, PATIENCE, Proc, TempDir, assert_stage_ok, mock_ports, need_root, peer,
-    phonestorm, phones, run_scenario, wait_until, write_config,
+    Mock, Netns, PATIENCE, Proc, TempDir, assert_stage_ok, mock_ports, need_root, peer, phones,
+    phonestorm, run_scenario, wait_until, write_config,
 };
 
 /// Phones per run: enough that replies interleave at the relay.
@@ -43,7 +43,11 @@ fn dhcp_options(format: &str, https_port: u16) -> String {
         ],
         PATIENCE,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -64,7 +68,11 @@ fn scenario(ns: &Netns, mock: &Mock, count: u32) -> String {
 
 /// Every phone signed in, and its DHCP stage passed.
 fn assert_signed_in(report: &serde_json::Value, count: u32) {
-    assert_eq!(report["phones"]["registered"], count, "{}", report["phones"]);
+    assert_eq!(
+        report["phones"]["registered"], count,
+        "{}",
+        report["phones"]
+    );
     assert_stage_ok(report, "dhcp", u64::from(count));
 }
 
@@ -87,7 +95,11 @@ fn assert_trace_shows_options(dir: &TempDir, scenario_text: &str) {
         Duration::from_secs(120),
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ack = text
         .lines()
         .find(|l| l.contains("DHCP Ack") && l.contains("uc_options"))
@@ -96,7 +108,10 @@ fn assert_trace_shows_options(dir: &TempDir, scenario_text: &str) {
         ack.contains(&format!("web_server: \"{FROM_DHCP}\"")),
         "option 43: {ack}"
     );
-    assert!(ack.contains(FROM_DHCP) && ack.contains("sip_servers: Some"), "option 120: {ack}");
+    assert!(
+        ack.contains(FROM_DHCP) && ack.contains("sip_servers: Some"),
+        "option 120: {ack}"
+    );
 }
 
 #[test]
@@ -148,9 +163,7 @@ fn kea_leases_and_uc_options_through_the_relay() {
     cmd.env("KEA_PIDFILE_DIR", dir.path())
         .env("KEA_LOCKFILE_DIR", dir.path());
     let mut server = Proc::start("kea-dhcp4", cmd, dir.path());
-    server.wait_ready(|| {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("DHCP4_STARTED"))
-    });
+    server.wait_ready(|| std::fs::read_to_string(&log).is_ok_and(|l| l.contains("DHCP4_STARTED")));
 
     let text = scenario(&ns, &mock, PHONES);
     let report = run_scenario(&dir, "kea", &text);
@@ -201,21 +214,26 @@ fn dnsmasq_leases_and_uc_options_through_the_relay() {
         &conf,
         &[
             ("interface", ns.ns_if.clone()),
-            ("range", format!("{},{},255.255.255.0", ns.pool().0, ns.pool().1)),
+            (
+                "range",
+                format!("{},{},255.255.255.0", ns.pool().0, ns.pool().1),
+            ),
             ("router", ns.host_ip.to_string()),
             ("domain", mock.domain()),
             ("lease_file", leases.display().to_string()),
             ("log_file", log.display().to_string()),
             ("pid_file", dir.join("dnsmasq.pid").display().to_string()),
-            ("generated", dhcp_options("dnsmasq", mock.addr("https").port())),
+            (
+                "generated",
+                dhcp_options("dnsmasq", mock.addr("https").port()),
+            ),
         ],
     );
     let mut cmd = ns.command(&dnsmasq);
-    cmd.arg("--keep-in-foreground").arg(format!("--conf-file={}", conf.display()));
+    cmd.arg("--keep-in-foreground")
+        .arg(format!("--conf-file={}", conf.display()));
     let mut server = Proc::start("dnsmasq", cmd, dir.path());
-    server.wait_ready(|| {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("DHCP, IP range"))
-    });
+    server.wait_ready(|| std::fs::read_to_string(&log).is_ok_and(|l| l.contains("DHCP, IP range")));
 
     // Hold port 68 here, so the phones' relay agent has only its port 67:
     // phones that sign in got every reply, the ACKs to their INFORMs
@@ -232,14 +250,21 @@ fn dnsmasq_leases_and_uc_options_through_the_relay() {
     while port68.recv_from(&mut buf).is_ok() {
         direct += 1;
     }
-    assert_eq!(direct, 0, "dnsmasq sent replies to port 68, not to the relay");
+    assert_eq!(
+        direct, 0,
+        "dnsmasq sent replies to port 68, not to the relay"
+    );
     drop(port68);
 
     // Its lease file has every phone.
     let ok = wait_until(PATIENCE, || {
         std::fs::read_to_string(&leases).is_ok_and(|l| l.lines().count() >= PHONES as usize)
     });
-    assert!(ok, "{}", std::fs::read_to_string(&leases).unwrap_or_default());
+    assert!(
+        ok,
+        "{}",
+        std::fs::read_to_string(&leases).unwrap_or_default()
+    );
     let dlog = std::fs::read_to_string(&log).unwrap();
     assert!(dlog.contains("DHCPINFORM"), "no INFORM in dnsmasq's log");
     assert_trace_shows_options(&dir, &scenario(&ns, &mock, 1));

@@ -60,7 +60,11 @@ fn unbound_serves_the_srv_records_phones_sign_in_with() {
     );
     if let Some(check) = find("unbound-checkconf") {
         let out = Command::new(check).arg(&conf).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let mut cmd = Command::new(&unbound);
     cmd.arg("-d").arg("-c").arg(&conf);
@@ -84,7 +88,11 @@ fn unbound_serves_the_srv_records_phones_sign_in_with() {
         mock_ports(&mock),
     );
     let report = run_scenario(&dir, "unbound", &scenario);
-    assert_eq!(report["phones"]["registered"], PHONES, "{}", report["phones"]);
+    assert_eq!(
+        report["phones"]["registered"], PHONES,
+        "{}",
+        report["phones"]
+    );
     assert_stage_ok(&report, "dns", u64::from(PHONES));
 
     // unbound logged the phones' SRV and ucupdates-r2 queries.
@@ -102,6 +110,9 @@ fn unbound_serves_the_srv_records_phones_sign_in_with() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains(&format!("ucupdates-r2.{domain}. A IN")), "{text}");
+    assert!(
+        text.contains(&format!("ucupdates-r2.{domain}. A IN")),
+        "{text}"
+    );
     drop(server);
 }

@@ -45,8 +45,17 @@ fn nginx_terminates_tls_for_the_web_services() {
             ("upstream", mock.addr("https").to_string()),
         ],
     );
-    let test = Command::new(&nginx).arg("-t").arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    let test = Command::new(&nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
     let mut cmd = Command::new(&nginx);
     cmd.arg("-c").arg(&conf);
     let mut server = Proc::start("nginx", cmd, dir.path());
@@ -64,7 +73,11 @@ fn nginx_terminates_tls_for_the_web_services() {
         ),
     );
     let report = run_scenario(&dir, "nginx", &scenario);
-    assert_eq!(report["phones"]["registered"], PHONES, "{}", report["phones"]);
+    assert_eq!(
+        report["phones"]["registered"], PHONES,
+        "{}",
+        report["phones"]
+    );
     for stage in ["update", "web_ticket", "certificate"] {
         assert_stage_ok(&report, stage, u64::from(PHONES));
     }
@@ -77,7 +90,8 @@ fn nginx_terminates_tls_for_the_web_services() {
             .count()
     };
     assert!(
-        wait_until(PATIENCE, || count("/WebTicket/WebTicketService.svc") >= PHONES as usize),
+        wait_until(PATIENCE, || count("/WebTicket/WebTicketService.svc")
+            >= PHONES as usize),
         "nginx access log:\n{}",
         std::fs::read_to_string(&access).unwrap_or_default()
     );

@@ -252,7 +252,10 @@ impl Phone<'_> {
         };
         fail(
             FailureKind::Timeout,
-            format!("dhcp: no answer from {server} after {} tries{hint}", r.tries),
+            format!(
+                "dhcp: no answer from {server} after {} tries{hint}",
+                r.tries
+            ),
         )
     }
 
