@@ -7,7 +7,8 @@
 #   bench/peers.sh all      both
 #
 # DHCP: Kea (kea-dhcp4-server) in a network namespace made here, behind a
-# veth pair (host side 198.19.0.1/16, the relay; namespace side 198.19.0.2);
+# veth pair (host side 198.19.0.1, the relay; namespace side 198.19.0.2;
+# phones' leases in 198.19.128.0/17, routed to the host);
 # phonestorm (bench/dhcp.toml: DHCP only, its relay agent on 198.19.0.1:67)
 # then perfdhcp (kea-admin) acting as a relay from the same address. Each
 # tool gets a freshly started Kea with an empty lease table. Counts and
@@ -18,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-bin=target/release/phonestorm
+bin=${CARGO_TARGET_DIR:-target}/release/phonestorm
 export PATH="$PATH:/usr/sbin:/sbin"
 
 need() { command -v "$1" >/dev/null || { echo "bench-peers: $1 missing (Debian package $2; \`just interop\` installs it)" >&2; exit 2; }; }
@@ -32,11 +33,12 @@ dhcp() {
   need perfdhcp kea-admin
   need jq jq
   local phones=${DHCP_PHONES:-3000} rate=${DHCP_RATE:-200}
-  local out ns host nsif kea_pid=""
+  # Globals, as the EXIT trap reads them after this function returns.
+  out="" ns="" host="" nsif="" kea_pid=""
   out=$(mktemp -d)
   ns="ps-bench-$$"; host="psb$$h"; nsif="psb$$n"
   teardown() {
-    [ -n "$kea_pid" ] && kill "$kea_pid" 2>/dev/null && wait "$kea_pid" 2>/dev/null || true
+    [ -n "${kea_pid:-}" ] && kill "$kea_pid" 2>/dev/null && wait "$kea_pid" 2>/dev/null || true
     ip link del "$host" 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     ip route del local 198.19.128.0/17 dev lo 2>/dev/null || true
@@ -46,13 +48,18 @@ dhcp() {
   ip netns add "$ns"
   ip link add "$host" type veth peer name "$nsif"
   ip link set "$nsif" netns "$ns"
-  ip addr add 198.19.0.1/16 dev "$host"; ip link set "$host" up
-  ip -n "$ns" addr add 198.19.0.2/16 dev "$nsif"
+  ip addr add 198.19.0.1/24 dev "$host"; ip link set "$host" up
+  ip -n "$ns" addr add 198.19.0.2/24 dev "$nsif"
   ip -n "$ns" link set "$nsif" up; ip -n "$ns" link set lo up
+  # Phones' addresses are behind the relay, as behind a router: one route
+  # rather than thousands of on-link neighbours (the kernel's neighbour
+  # table holds 1024 by default, and Kea sends each INFORM's ACK to the
+  # phone's own address).
+  ip -n "$ns" route add 198.19.128.0/17 via 198.19.0.1
   # The pool is local to this host ("AnyIP"): Kea answers an INFORM to the
   # phone's leased address, port 68 (RFC 2131 4.3.5), and the relay agent
   # receives it there for the phone.
-  ip route add local 198.19.128.0/17 dev lo
+  ip route replace local 198.19.128.0/17 dev lo
 
   # Kea's configuration: the interop suite's template, options from
   # `phonestorm dhcp-options --format kea`, a /16 pool, logging at WARN so
@@ -108,7 +115,7 @@ dhcp() {
   row() { awk -v t="$1" -v n="$2" -v w="$3" -v c="$4" 'BEGIN {printf "%-11s %10d %10.2f %10.2f %12.0f %16.1f\n", t, n, w, c, (w > 0 ? n / w : 0), (n > 0 ? c * 1e6 / n : 0)}'; }
   row phonestorm "$ps_rt" "$ps_wall" "$ps_cpu"
   row perfdhcp "$pd_rt" "$pd_wall" "$pd_cpu"
-  echo "phonestorm: $ps_ok of $phones phones leased and got options 43/120 (DORA + INFORM)"
+  echo "phonestorm: $ps_ok of $phones phones leased and got options 43/120 (DORA + INFORM); dhcp stage: $(jq -c '.stages.dhcp | {count, failed, retries, failures}' "$out/ps.json")"
   echo "perfdhcp output:"; grep -E 'sent packets|received packets|drops|rejected' "$out/pd.out" | sed 's/^/  /'
   trap - EXIT
   teardown
