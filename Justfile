@@ -39,15 +39,16 @@ bench:
     bench/run.sh bench/signin.toml
     bench/run.sh bench/held.toml
 
-# The interop suite against standard servers (Kamailio, SIPp, ...):
-# installs missing Debian packages, then runs tests/interop. Needs root.
+# Against servers nobody here wrote (Kea, dnsmasq, unbound, nginx, Kamailio,
+# SIPp): installs missing peers with apt-get, runs tests/interop as root.
 interop *args:
     bash tests/interop/run.sh {{args}}
 
-# Side by side with the specialist tools on the same peers; figures and
-# commands in bench/README.md. Bounded counts, loopback only.
-bench-peers what="register":
+# Side by side with specialist tools (perfdhcp, SIPp) against the same
+# peers; figures and commands in bench/README.md.
+bench-peers what="all":
     bash bench/peers.sh {{what}}
+
 # A smoke run's HTML report, rendered by headless Chromium (Debian package
 # chromium) to target/report-screenshot.png, to look at the charts.
 report-screenshot:

@@ -1,12 +1,12 @@
-//! The interop suite: phonestorm against standard servers nobody here
-//! wrote, each started by the test on loopback (or in a namespace the test
-//! creates) and stopped by pid. Its own test binary (`test = false` in
-//! Cargo.toml) so `cargo test --workspace` stays runnable with only Rust;
-//! run it with `just interop` (tests/interop/run.sh). A missing peer fails
-//! its test unless `PHONESTORM_SKIP_INTEROP=1`, which prints
-//! `SKIPPED <peer>: <why>`.
+//! The interop suite: phonestorm against servers nobody here wrote, over
+//! the protocols a real pool uses. Each module starts its peer (from
+//! Debian's packages) on loopback or in a network namespace it creates,
+//! points phones at it, and stops it by process id. Run it with
+//! `just interop` (tests/interop/run.sh), which installs missing peers;
+//! a missing peer fails its test unless `PHONESTORM_SKIP_INTEROP=1`, and
+//! then the output says `SKIPPED <peer>: <why>`.
 
-// Tests may unwrap, index and panic: a panic there is a failed test.
+// Test code: a panic is a failed test, which is the point.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,5 +14,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+mod dhcp;
+mod dns;
+mod https;
 mod sip;
 mod sip_support;

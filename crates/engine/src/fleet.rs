@@ -82,6 +82,15 @@ impl Fleet {
                     .dhcp_server
                     .unwrap_or(SocketAddr::new(p.dns_server.ip(), p.ports.dhcp));
                 let mut t = PhoneTarget::new(dhcp, p.dns_server, &p.sip_domain);
+                t.dhcp_relay = match p.dhcp_relay {
+                    None => None,
+                    Some(IpAddr::V4(a)) => Some(a),
+                    Some(IpAddr::V6(a)) => {
+                        return Err(setup(format!(
+                            "target.dhcp_relay = {a}: DHCPv4 relays need an IPv4 address"
+                        )));
+                    }
+                };
                 if let Some(r) = &p.registrar {
                     t.registrars.push(host_port(r, p.ports.sip_tls)?);
                 }
@@ -106,6 +115,11 @@ impl Fleet {
                 .await
                 .map_err(|e| setup(format!("key pool: {e}")))?
                 .map_err(|e| setup(format!("phones: {e}")))?;
+        // Bind the relay agent's port 67 now, so a run that cannot fails
+        // at once with the reason rather than with every phone's dhcp stage.
+        if let Some(Err(e)) = shared.relay().await {
+            return Err(setup(e));
+        }
         Ok(Fleet {
             identities,
             config,

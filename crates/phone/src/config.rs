@@ -68,6 +68,12 @@ pub struct Ports {
 pub struct Target {
     /// The DHCP server (or the next relay) phones' relayed messages go to.
     pub dhcp_server: SocketAddr,
+    /// The relay agent's address (`target.dhcp_relay`): when set, every
+    /// phone's DHCP goes through one agent owning `<addr>:67`, as a real
+    /// server answers relays there; when unset, each phone acts as its own
+    /// relay from an ephemeral port with `giaddr` = its source address,
+    /// which only the mock (answering the sender) understands.
+    pub dhcp_relay: Option<Ipv4Addr>,
     /// The DNS server, port included.
     pub dns_server: SocketAddr,
     /// The SIP domain (also the domain of `ucupdates-r2`).
@@ -88,6 +94,7 @@ impl Target {
     pub fn new(dhcp_server: SocketAddr, dns_server: SocketAddr, sip_domain: &str) -> Self {
         Target {
             dhcp_server,
+            dhcp_relay: None,
             dns_server,
             sip_domain: sip_domain.to_owned(),
             registrars: Vec::new(),

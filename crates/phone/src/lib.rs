@@ -23,6 +23,7 @@ mod error;
 pub mod event;
 pub mod identity;
 mod net;
+pub mod relay;
 mod resolve;
 mod shared;
 mod sip;
@@ -39,4 +40,5 @@ pub use event::{
     Direction, Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent,
 };
 pub use identity::{Identity, Model, User};
+pub use relay::{RelayAgent, RelayStats};
 pub use shared::{PhoneKey, Shared, Trust};

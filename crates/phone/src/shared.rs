@@ -1,7 +1,8 @@
 //! What the phones of a run share because real phones would not notice:
 //! the crypto provider, a pool of RSA keys, one TLS client configuration
 //! per distinct root chain, a TLS session store, and the configuration for
-//! the one connection made before any chain is known.
+//! the one connection made before any chain is known, and the DHCP relay
+//! agent when the target names one (see `relay.rs`).
 //!
 //! Phones on one pool download the same root chain; building a rustls
 //! verifier per phone would cost the harness more than the phone's whole
@@ -18,6 +19,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::config::{KeySource, PhoneConfig, SessionCache};
+use crate::relay::{RelayAgent, RelayStats};
 use crate::{Error, Result};
 
 /// Chains kept in the cache; a run talks to one pool, a few at most.
@@ -55,6 +57,11 @@ pub struct Shared {
     store: Arc<ClientSessionMemoryCache>,
     trusts: Mutex<Vec<Cached>>,
     unverified: Arc<ClientConfig>,
+    /// `target.dhcp_relay`, and the agent once bound (on first use, as
+    /// binding needs the runtime and `Shared` is made off it). A failed
+    /// bind is kept as its message, so every phone reports the same reason.
+    relay_addr: Option<std::net::Ipv4Addr>,
+    relay: tokio::sync::OnceCell<std::result::Result<Arc<RelayAgent>, String>>,
 }
 
 impl Shared {
@@ -97,7 +104,34 @@ impl Shared {
             store,
             trusts: Mutex::new(Vec::new()),
             unverified: Arc::new(unverified),
+            relay_addr: config.target.dhcp_relay,
+            relay: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The run's DHCP relay agent: `None` when the target names no relay,
+    /// else the agent (bound on first call) or why it could not be bound.
+    /// Call once before phones start to report a bind failure up front.
+    pub async fn relay(&self) -> Option<std::result::Result<Arc<RelayAgent>, String>> {
+        let addr = self.relay_addr?;
+        let r = self
+            .relay
+            .get_or_init(|| async move {
+                RelayAgent::bind(addr)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        Some(r.clone())
+    }
+
+    /// The relay agent's counters, once it is bound.
+    pub fn relay_stats(&self) -> Option<RelayStats> {
+        match self.relay.get() {
+            Some(Ok(a)) => Some(a.stats()),
+            _ => None,
+        }
     }
 
     /// The crypto provider.

@@ -29,6 +29,7 @@ use tokio::net::UdpSocket;
 use crate::bootstrap::{Fail, Phone, Step, fail};
 use crate::config::HostPort;
 use crate::net::{self, Body, io_failure};
+use crate::relay::Transaction;
 use crate::sip::Candidate;
 use crate::{Failure, FailureKind, clock};
 
@@ -125,19 +126,69 @@ fn soap_answer(what: &str, a: &net::Answer) -> Step<envelope::Envelope> {
     Err(f)
 }
 
+/// How one phone's DHCP messages travel.
+enum DhcpPath {
+    /// Its own socket on an ephemeral port, acting as its own relay: only
+    /// a server that answers the sender (the mock) replies there.
+    Own(UdpSocket),
+    /// The run's relay agent on `<target.dhcp_relay>:67`, where any server
+    /// following RFC 2131 section 4.1 answers.
+    Relay(Transaction),
+}
+
+impl DhcpPath {
+    async fn send(&self, bytes: &[u8], to: SocketAddr) -> Result<(), Failure> {
+        match self {
+            DhcpPath::Own(s) => s
+                .send_to(bytes, to)
+                .await
+                .map(|_| ())
+                .map_err(|e| io_failure("dhcp send", &e)),
+            DhcpPath::Relay(t) => t.send(bytes, to).await,
+        }
+    }
+
+    /// The next datagram; the caller bounds the wait.
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<Vec<u8>, Failure> {
+        match self {
+            DhcpPath::Own(s) => {
+                let (len, _) = s
+                    .recv_from(buf)
+                    .await
+                    .map_err(|e| io_failure("dhcp receive", &e))?;
+                Ok(buf.get(..len).unwrap_or_default().to_vec())
+            }
+            DhcpPath::Relay(t) => t
+                .recv()
+                .await
+                .ok_or_else(|| Failure::new(FailureKind::Other, "dhcp relay agent stopped")),
+        }
+    }
+}
+
 impl Phone<'_> {
     fn dhcp_client(&self, xid: u32) -> Client {
         Client::new(self.id.mac, xid).via(Relay {
-            giaddr: self.source,
+            giaddr: self.cfg.target.dhcp_relay.unwrap_or(self.source),
             hops: 1,
         })
+    }
+
+    /// The way this phone's transaction `xid` travels: through the run's
+    /// relay agent when the target names one, else its own socket.
+    async fn dhcp_path(&self, xid: u32) -> Step<DhcpPath> {
+        match self.shared.relay().await {
+            None => Ok(DhcpPath::Own(net::udp(self.source).await?)),
+            Some(Ok(agent)) => Ok(DhcpPath::Relay(agent.transaction(xid, self.id.mac))),
+            Some(Err(e)) => fail(FailureKind::Other, e),
+        }
     }
 
     /// Sends `m` and waits for the matching reply of `kinds`, retransmitting
     /// on the RFC 2131 schedule.
     async fn dhcp_exchange(
         &self,
-        sock: &UdpSocket,
+        sock: &mut DhcpPath,
         m: &Message,
         xid: u32,
         kinds: &[MessageType],
@@ -156,15 +207,13 @@ impl Phone<'_> {
                     n + 1
                 )
             });
-            sock.send_to(&bytes, server)
-                .await
-                .map_err(|e| io_failure("dhcp send", &e))?;
+            sock.send(&bytes, server).await?;
             let draw: f64 = rand::rng().random();
             let deadline = clock::now() + r.wait(n, draw);
-            while let Ok(got) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
-                let (len, _) = got.map_err(|e| io_failure("dhcp receive", &e))?;
+            while let Ok(got) = tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                let datagram = got?;
                 // Not DHCP, or another transaction: not ours, keep waiting.
-                let Ok(reply) = dhcp::decode(buf.get(..len).unwrap_or_default()) else {
+                let Ok(reply) = dhcp::decode(&datagram) else {
                     continue;
                 };
                 let Ok(head) = Reply::from_message(&reply) else {
@@ -193,9 +242,21 @@ impl Phone<'_> {
                 }
             }
         }
+        // A relayed INFORM is answered to ciaddr:68 (RFC 2131 4.3.5): say
+        // so, as that is the one reply the relay's port 67 never sees.
+        let hint = if m.opts().has_msg_type(MessageType::Inform)
+            && matches!(sock, DhcpPath::Relay(_))
+        {
+            " (the ACK to an INFORM goes to ciaddr:68: this host must own the leased addresses and port 68)"
+        } else {
+            ""
+        };
         fail(
             FailureKind::Timeout,
-            format!("dhcp: no answer from {server} after {} tries", r.tries),
+            format!(
+                "dhcp: no answer from {server} after {} tries{hint}",
+                r.tries
+            ),
         )
     }
 
@@ -207,14 +268,14 @@ impl Phone<'_> {
     /// sub-option 10 is the voice VLAN. There is no VLAN to switch to on
     /// loopback: it is recorded, and the phone carries on.
     pub(crate) async fn vlan(&mut self) -> Step<()> {
-        let sock = net::udp(self.source).await?;
         let xid = self.new_xid();
+        let mut sock = self.dhcp_path(xid).await?;
         let m = self
             .dhcp_client(xid)
             .vlan_discover()
             .map_err(|e| Failure::new(FailureKind::Other, format!("dhcp: {e}")))?;
         let offer = self
-            .dhcp_exchange(&sock, &m, xid, &[MessageType::Offer])
+            .dhcp_exchange(&mut sock, &m, xid, &[MessageType::Offer])
             .await?;
         let s = BootSettings::from_ack(&offer).or_else(|e| parse_fail("vlan offer", e))?;
         self.voice_vlan = s.voice_vlan;
@@ -224,14 +285,14 @@ impl Phone<'_> {
     /// Stage 2: DISCOVER, OFFER, REQUEST, ACK, then INFORM for options 43
     /// and 120.
     pub(crate) async fn dhcp(&mut self) -> Step<()> {
-        let sock = net::udp(self.source).await?;
         let xid = self.new_xid();
+        let mut sock = self.dhcp_path(xid).await?;
         let c = self.dhcp_client(xid);
         let build = |r: phonestorm_proto::Result<Message>| {
             r.map_err(|e| Fail::from(Failure::new(FailureKind::Other, format!("dhcp: {e}"))))
         };
         let offer = self
-            .dhcp_exchange(&sock, &build(c.discover())?, xid, &[MessageType::Offer])
+            .dhcp_exchange(&mut sock, &build(c.discover())?, xid, &[MessageType::Offer])
             .await?;
         let o = Reply::from_message(&offer).or_else(|e| parse_fail("dhcp offer", e))?;
         let server_id = o.server_id.ok_or_else(|| {
@@ -241,7 +302,7 @@ impl Phone<'_> {
             ))
         })?;
         self.dhcp_exchange(
-            &sock,
+            &mut sock,
             &build(c.request_selecting(o.yiaddr, server_id))?,
             xid,
             &[MessageType::Ack],
@@ -249,7 +310,12 @@ impl Phone<'_> {
         .await?;
         self.lease = Some(o.yiaddr);
         let ack = self
-            .dhcp_exchange(&sock, &build(c.inform(o.yiaddr))?, xid, &[MessageType::Ack])
+            .dhcp_exchange(
+                &mut sock,
+                &build(c.inform(o.yiaddr))?,
+                xid,
+                &[MessageType::Ack],
+            )
             .await?;
         let s = BootSettings::from_ack(&ack).or_else(|e| parse_fail("dhcp inform ack", e))?;
         self.boot = Some(s);

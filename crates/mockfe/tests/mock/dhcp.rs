@@ -172,3 +172,44 @@ async fn drop_fault_silences_the_server() {
     assert!(metrics_with(&mock, want).await.contains(want));
     mock.shutdown().await;
 }
+
+/// RFC 2131 section 4.1: "If the 'giaddr' field in a DHCP message from a
+/// client is non-zero, the server sends any return messages to the 'DHCP
+/// server' port on the BOOTP relay agent whose address appears in
+/// 'giaddr'." A message sent from elsewhere (here an ephemeral port) whose
+/// giaddr names a relay on port 67 is answered there, not to its sender.
+#[tokio::test]
+async fn rfc2131_4_1_relayed_replies_go_to_giaddr_port_67() {
+    let pid = std::process::id();
+    let giaddr = Ipv4Addr::new(127, 68, (pid % 250) as u8 + 1, 9);
+    let relay = match UdpSocket::bind((giaddr, dhcp::SERVER_PORT)).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("SKIPPED giaddr:67 test: binding port 67 needs root ({e})");
+            return;
+        }
+        Err(e) => panic!("bind {giaddr}:67: {e}"),
+    };
+    let mock = start(MockConfig::default()).await;
+    let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let c =
+        Client::new([0x00, 0x04, 0xf2, 0x00, 0x01, 0x01], 0x4131).via(Relay { giaddr, hops: 1 });
+    sender
+        .send_to(
+            &dhcp::encode(&c.discover().unwrap()).unwrap(),
+            mock.endpoints.dhcp,
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, from) = tokio::time::timeout(PATIENCE, relay.recv_from(&mut buf))
+        .await
+        .expect("the OFFER reaches giaddr:67")
+        .unwrap();
+    assert_eq!(from, mock.endpoints.dhcp);
+    let o = Reply::from_message(&dhcp::decode(&buf[..n]).unwrap()).unwrap();
+    assert_eq!((o.kind, o.xid), (MessageType::Offer, 0x4131));
+    // Nothing went back to the sender's ephemeral port.
+    let mut other = [0u8; 1500];
+    assert!(sender.try_recv_from(&mut other).is_err());
+}

@@ -14,5 +14,6 @@ mod common;
 mod failures;
 mod hold;
 mod proof;
+mod relay;
 mod signin;
 mod tlsdsk;

@@ -1,0 +1,101 @@
+//! nginx terminates TLS in front of the mock's web services: phones use it
+//! as their web server (update check, web ticket, certificate), verify it
+//! with the root chain they downloaded, and sign in; nginx's access log
+//! shows their requests.
+
+use std::process::Command;
+
+use crate::common::{
+    Mock, PATIENCE, Proc, TempDir, assert_stage_ok, mock_ports, need_root, peer, phones,
+    run_scenario, wait_until, write_config,
+};
+
+const PHONES: u32 = 20;
+
+#[test]
+fn nginx_terminates_tls_for_the_web_services() {
+    let Some(nginx) = peer("nginx", "nginx-light") else {
+        return;
+    };
+    let Some(()) = need_root("nginx") else {
+        return;
+    };
+    let dir = TempDir::new("nginx");
+    let mock = Mock::start(&dir);
+    // The pool's names resolve (through the mock's DNS) to the mock's
+    // address, and the server certificate carries it: nginx listens there,
+    // on a port of its own.
+    let ip = mock.addr("https").ip();
+    let port = {
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let domain = mock.domain();
+    let conf = dir.join("nginx.conf");
+    write_config(
+        "nginx",
+        "nginx.conf.in",
+        &conf,
+        &[
+            ("dir", dir.path().display().to_string()),
+            ("ip", ip.to_string()),
+            ("port", port.to_string()),
+            ("domain", domain.clone()),
+            ("tls", mock.tls.display().to_string()),
+            ("upstream", mock.addr("https").to_string()),
+        ],
+    );
+    let test = Command::new(&nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let mut cmd = Command::new(&nginx);
+    cmd.arg("-c").arg(&conf);
+    let mut server = Proc::start("nginx", cmd, dir.path());
+    server.wait_ready(|| std::net::TcpStream::connect((ip, port)).is_ok());
+
+    // DHCP and DNS from the mock; the web server is nginx.
+    let scenario = format!(
+        "name = \"interop https\"\n{}\n[target]\nmock = false\ndhcp_server = \"{}\"\ndns_server = \"{}\"\nsip_domain = \"{domain}\"\nweb_server = \"pool01.{domain}\"\n{}",
+        phones(PHONES),
+        mock.addr("dhcp"),
+        mock.addr("dns"),
+        mock_ports(&mock).replace(
+            &format!("https = {}", mock.addr("https").port()),
+            &format!("https = {port}")
+        ),
+    );
+    let report = run_scenario(&dir, "nginx", &scenario);
+    assert_eq!(
+        report["phones"]["registered"], PHONES,
+        "{}",
+        report["phones"]
+    );
+    for stage in ["update", "web_ticket", "certificate"] {
+        assert_stage_ok(&report, stage, u64::from(PHONES));
+    }
+    let access = dir.join("nginx-access.log");
+    let count = |path: &str| {
+        std::fs::read_to_string(&access)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("POST {path}")) && l.contains("\" 200 "))
+            .count()
+    };
+    assert!(
+        wait_until(PATIENCE, || count("/WebTicket/WebTicketService.svc")
+            >= PHONES as usize),
+        "nginx access log:\n{}",
+        std::fs::read_to_string(&access).unwrap_or_default()
+    );
+    assert!(count("/CertProv/CertProvisioningService.svc") >= PHONES as usize);
+    assert!(count("/RequestHandler/ucdevice.upx") >= PHONES as usize);
+    drop(server);
+}
