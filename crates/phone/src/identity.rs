@@ -124,6 +124,9 @@ pub struct User {
     pub number: Box<str>,
     /// The PIN.
     pub pin: Box<str>,
+    /// The password of the user's account (NTLM, Digest); empty when the
+    /// directory gives none.
+    pub password: Box<str>,
 }
 
 /// One simulated phone.
@@ -270,6 +273,7 @@ mod tests {
             sip_uri: None,
             number: "50001".into(),
             pin: "13579".into(),
+            password: "Storm-1!".into(),
         }
     }
 
