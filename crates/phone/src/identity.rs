@@ -302,9 +302,10 @@ mod tests {
 
     #[test]
     fn identity_stays_small() {
-        // 100,000 of these live for a whole run.
+        // 100,000 of these live for a whole run. The password (NTLM,
+        // Digest) is one more boxed string: 16 bytes, 1.6 MB per 100,000.
         assert!(
-            std::mem::size_of::<Identity>() <= 96,
+            std::mem::size_of::<Identity>() <= 112,
             "{}",
             std::mem::size_of::<Identity>()
         );
