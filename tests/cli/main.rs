@@ -16,6 +16,7 @@
 mod bootstrap;
 mod dhcp_options;
 mod interop;
+mod mixed_auth;
 mod mock;
 mod run;
 
