@@ -116,12 +116,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         let mut fleet = Fleet::prepare(&scenario)
             .await
             .map_err(|e| Usage(e.to_string()))?;
+        // The scenario's password and (for a phone signing in with NTLM or
+        // Digest) SIP address stay; the number and PIN are the flags'.
+        let kept = fleet.identity(0).map(|i| i.user.clone());
         fleet.set_user(
             0,
             User {
-                sip_uri: None,
+                sip_uri: kept.as_ref().and_then(|u| u.sip_uri.clone()),
                 number: args.ext.clone().into_boxed_str(),
                 pin: args.pin.clone().into_boxed_str(),
+                password: kept.map(|u| u.password).unwrap_or_default(),
             },
         );
         let trace = Trace {

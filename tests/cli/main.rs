@@ -17,6 +17,7 @@ mod bootstrap;
 mod dhcp_options;
 mod interop;
 mod metrics;
+mod mixed_auth;
 mod mock;
 mod report;
 mod run;

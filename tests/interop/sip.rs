@@ -18,7 +18,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::sip_support::{
-    Mock, Proc, TempDir, fill, free_port, interop_file, peer, run_phones, wait_listening,
+    Mock, Proc, TempDir, fill, free_port, interop_file, peer, run_phones, run_phones_with,
+    wait_listening,
 };
 
 /// A Kamailio started from tests/interop/kamailio/kamailio.cfg.
@@ -376,6 +377,98 @@ fn kamailio_digest_mode_challenges_register_without_credentials() {
     assert!(kam.bound_aors().is_empty());
     assert!(kam.log().contains("PSTORM challenged user=user0"));
     drop(kam);
+}
+
+/// Digest mode as a standard registrar runs it (RFC 3261 22.4): phones
+/// in `register.auth = "digest"` answer Kamailio's 401 with the users'
+/// passwords (the mock's pattern, `Storm-{n}!`, put into Kamailio's
+/// htable), are bound in usrloc, refresh under the same nonce with a
+/// rising nc, and sign out. The judge is Kamailio's `pv_auth_check`.
+#[test]
+fn kamailio_digest_binds_refreshes_and_removes_password_phones() {
+    const PHONES: u32 = 4;
+    let dir = TempDir::new("kam-digest-phones");
+    let Some(_) = peer("kamailio", "kamailio") else {
+        return;
+    };
+    let mock = Mock::start(&dir);
+    let users: String = (0..PHONES)
+        .map(|n| format!("\t$sht(passwd=>user{n}) = \"Storm-{n}!\";\n"))
+        .collect();
+    let Some(kam) = Kamailio::start(&dir, &mock.tls, &["WITH_DIGEST"], &users) else {
+        return;
+    };
+    assert!(kam.kamcmd.is_some(), "kamcmd (package kamailio) is missing");
+    let most = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (most, done) = (most.clone(), done.clone());
+        let (kamcmd, ctl) = (kam.kamcmd.clone().unwrap(), kam.ctl.clone());
+        std::thread::spawn(move || {
+            for _ in 0..1000 {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let out = Command::new(&kamcmd)
+                    .args(["-s", &ctl, "ul.dump"])
+                    .output()
+                    .unwrap();
+                let aors: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("AoR: ").map(str::to_owned))
+                    .collect();
+                let mut m = most.lock().unwrap();
+                if aors.len() > m.len() {
+                    *m = aors;
+                }
+                drop(m);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let registrar = format!("pool01.contoso.com:{}", kam.port);
+    let (report, code, text) = run_phones_with(&dir, &mock, &registrar, PHONES, "14s", "digest");
+    done.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(report["phones"]["registered"], PHONES, "{report}");
+    assert_eq!(report["stages"]["register"]["ok"], PHONES, "{report}");
+    let log = kam.log();
+    let most = most.lock().unwrap().clone();
+    assert_eq!(
+        most.len(),
+        PHONES as usize,
+        "bound at once: {most:?}\n{log}"
+    );
+    let lines = kam.registered();
+    for n in 0..PHONES {
+        let user = format!("user{n}");
+        // 401 first, then 200: Kamailio challenged every phone once.
+        assert!(
+            log.contains(&format!("PSTORM challenged user={user}")),
+            "{user}: {log}"
+        );
+        let mine: Vec<_> = lines.iter().filter(|(u, _, _)| *u == user).collect();
+        assert!(
+            mine.iter().any(|(_, e, _)| e != "0"),
+            "{user} sign-in: {mine:?}"
+        );
+        assert!(
+            mine.iter().filter(|(_, e, _)| e != "0").count() >= 2,
+            "{user} refresh: {mine:?}"
+        );
+        assert_eq!(
+            mine.last().map(|l| l.1.as_str()),
+            Some("0"),
+            "{user} sign-out: {mine:?}"
+        );
+    }
+    assert!(
+        kam.bound_aors().is_empty(),
+        "left bound: {:?}",
+        kam.bound_aors()
+    );
 }
 
 /// SIPp as the judge: phones sign in and out against SIPp's UAS scenario

@@ -226,8 +226,24 @@ pub(crate) fn run_phones(
     phones: u32,
     hold: &str,
 ) -> (serde_json::Value, Option<i32>, String) {
+    run_phones_with(dir, mock, registrar, phones, hold, "certificate")
+}
+
+/// As [`run_phones`], the phones authenticating with `auth`
+/// (`stages.register.auth`: `"certificate"`, `"digest"`, ...).
+pub(crate) fn run_phones_with(
+    dir: &TempDir,
+    mock: &Mock,
+    registrar: &str,
+    phones: u32,
+    hold: &str,
+    auth: &str,
+) -> (serde_json::Value, Option<i32>, String) {
     let scenario = fill(
-        &interop_file("sip-phones.toml"),
+        &interop_file("sip-phones.toml").replace(
+            "register.auth = \"certificate\"",
+            &format!("register.auth = \"{auth}\""),
+        ),
         &[
             ("count", &phones.to_string()),
             ("dns", &mock.addr("dns").to_string()),

@@ -62,10 +62,23 @@ impl Fleet {
     ) -> Result<Fleet> {
         let (target, mock) = match &s.target {
             Target::Mock { config } => {
-                let cfg = match config {
+                let mut cfg = match config {
                     Some(path) => MockConfig::load(path).map_err(|e| setup(e.to_string()))?,
                     None => MockConfig::default(),
                 };
+                // The embedded mock's directory knows the passwords the
+                // scenario's generated users sign in with (NTLM, Digest):
+                // same pattern, same SIP prefix, same NTLM domain.
+                if let Users::Generated {
+                    password,
+                    sip_prefix,
+                    ..
+                } = &s.phones.users
+                {
+                    cfg.users.password.clone_from(password);
+                    cfg.users.sip_prefix.clone_from(sip_prefix);
+                }
+                cfg.users.ntlm_domain.clone_from(&s.phones.ntlm_domain);
                 if s.phones.count > cfg.users.count {
                     return Err(setup(format!(
                         "phones.count is {} but the embedded mock has {} users (users.count in its mockfe.toml)",
@@ -108,7 +121,7 @@ impl Fleet {
             }
         };
         let config = phone_config(s, target)?;
-        let identities = identities(s)?;
+        let identities = identities(s, &config.target.sip_domain)?;
         let cfg_for_keys = config.clone();
         let shared =
             tokio::task::spawn_blocking(move || Shared::with_progress(&cfg_for_keys, &*progress))
@@ -261,7 +274,10 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
         RegisterAuth::Auto => phonestorm_phone::AuthMode::Auto,
         RegisterAuth::TlsDsk => phonestorm_phone::AuthMode::TlsDsk,
         RegisterAuth::Certificate => phonestorm_phone::AuthMode::Certificate,
+        RegisterAuth::Ntlm => phonestorm_phone::AuthMode::Ntlm,
+        RegisterAuth::Digest => phonestorm_phone::AuthMode::Digest,
     };
+    c.ntlm_domain = s.phones.ntlm_domain.as_str().into();
     if let Some(dir) = &s.templates {
         c.templates = templates(dir)?;
     }
@@ -340,7 +356,7 @@ fn read_pem_chain(path: &Path) -> Result<Vec<Vec<u8>>> {
 /// One identity per phone: model by the scenario's weights (spread evenly,
 /// so any prefix of the run has the same mix), user by index, source
 /// address round-robin over the range.
-fn identities(s: &Scenario) -> Result<Vec<Identity>> {
+fn identities(s: &Scenario, sip_domain: &str) -> Result<Vec<Identity>> {
     let mut models: Vec<(Model, u32)> = Vec::new();
     for (name, weight) in &s.phones.models {
         let m = Model::from_name(name)
@@ -390,10 +406,22 @@ fn identities(s: &Scenario) -> Result<Vec<Identity>> {
                 .generated(i)
                 .ok_or_else(|| setup(format!("user {i}: the generated range overflows")))?,
         };
+        // A phone that signs in with a password skips ResolveUser (NTLM
+        // runs no web stages; Digest registrars know no PIN), so a
+        // generated user's SIP address is given to it, as a CX700 user
+        // types it at sign-in.
+        let by_password = matches!(s.register_auth, RegisterAuth::Ntlm | RegisterAuth::Digest)
+            || (s.register_auth == RegisterAuth::Auto && model.is_tanjay());
+        let sip_uri = match user.sip_uri {
+            Some(u) => Some(u),
+            None if by_password => s.phones.users.generated_sip_uri(i, sip_domain),
+            None => None,
+        };
         let user = User {
-            sip_uri: user.sip_uri.map(String::into_boxed_str),
+            sip_uri: sip_uri.map(String::into_boxed_str),
             number: user.number.into_boxed_str(),
             pin: user.pin.into_boxed_str(),
+            password: user.password.into_boxed_str(),
         };
         out.push(Identity::generated(i, model, user, range.address(i)));
     }

@@ -141,7 +141,14 @@ struct UsersToml {
     extension_digits: S<u32>,
     /// Every generated user's PIN.
     pin: S<String>,
-    /// Or: a `number,pin[,sip_uri]` CSV file instead of generated users.
+    /// Generated users' password pattern (`{n}`: the user's index).
+    password: S<String>,
+    /// Generated users' SIP user part prefix (user n is `<prefix><n>`).
+    sip_prefix: S<String>,
+    /// The NTLM domain of every user (generated or CSV).
+    ntlm_domain: S<String>,
+    /// Or: a `number,pin[,sip_uri[,password]]` CSV file instead of
+    /// generated users.
     csv: S<String>,
 }
 
@@ -446,6 +453,9 @@ pub struct Phones {
     pub keys: Keys,
     /// RSA key size in bits.
     pub key_bits: u32,
+    /// The NetBIOS domain NTLM signs users in to
+    /// (`phones.users.ntlm_domain`).
+    pub ntlm_domain: String,
 }
 
 /// How phones get their key pairs.
@@ -592,6 +602,10 @@ pub enum RegisterAuth {
     /// The TLS client certificate only: expect 200 without a challenge, as
     /// a standard registrar checking client certificates answers.
     Certificate,
+    /// [MS-SIPAE] NTLM only, with the users' passwords.
+    Ntlm,
+    /// RFC 3261 Digest only, with the users' passwords.
+    Digest,
 }
 
 /// How TLS sessions are cached for resumption.
@@ -865,6 +879,16 @@ impl Validator<'_> {
         if models.is_empty() {
             models.push(("cx600".to_owned(), 1));
         }
+        let ntlm_domain = match p.users.as_ref().and_then(|u| u.ntlm_domain.as_ref()) {
+            Some(d) if d.get_ref().is_empty() || d.get_ref().contains(['\\', '@', '"']) => {
+                return self.err(
+                    d.span(),
+                    "expected a NetBIOS domain name such as \"CONTOSO\"",
+                );
+            }
+            Some(d) => d.get_ref().clone(),
+            None => DEFAULT_NTLM_DOMAIN.to_owned(),
+        };
         let users = match p.users {
             None => default_users(),
             Some(u) => self.users(u)?,
@@ -903,6 +927,7 @@ impl Validator<'_> {
             source_addresses,
             keys,
             key_bits,
+            ntlm_domain,
         })
     }
 
@@ -912,11 +937,13 @@ impl Validator<'_> {
                 u.first_number.as_ref().map(Spanned::span),
                 u.extension_digits.as_ref().map(Spanned::span),
                 u.pin.as_ref().map(Spanned::span),
+                u.password.as_ref().map(Spanned::span),
+                u.sip_prefix.as_ref().map(Spanned::span),
             ];
             if let Some(span) = other.into_iter().flatten().next() {
                 return self.err(
                     span,
-                    "phones.users takes either csv or first_number/extension_digits/pin, not both",
+                    "phones.users takes either csv or first_number/extension_digits/pin/password/sip_prefix, not both",
                 );
             }
             return Ok(Users::Csv(self.path(csv.get_ref())));
@@ -925,6 +952,8 @@ impl Validator<'_> {
             first_number,
             extension_digits,
             pin,
+            password,
+            sip_prefix,
         } = default_users()
         else {
             return Err(self
@@ -947,10 +976,38 @@ impl Validator<'_> {
             Some(p) => p.get_ref().clone(),
             None => pin,
         };
+        let password = match &u.password {
+            Some(p) if p.get_ref().is_empty() => {
+                return self.err(
+                    p.span(),
+                    "expected a password pattern such as \"Storm-{n}!\"",
+                );
+            }
+            Some(p) => p.get_ref().clone(),
+            None => password,
+        };
+        let sip_prefix = match &u.sip_prefix {
+            Some(p)
+                if p.get_ref().is_empty()
+                    || !p
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                return self.err(
+                    p.span(),
+                    "expected a SIP user part prefix of letters, digits, - _ . such as \"user\"",
+                );
+            }
+            Some(p) => p.get_ref().clone(),
+            None => sip_prefix,
+        };
         Ok(Users::Generated {
             first_number: u.first_number.map_or(first_number, Spanned::into_inner),
             extension_digits,
             pin,
+            password,
+            sip_prefix,
         })
     }
 
@@ -1382,8 +1439,13 @@ fn default_users() -> Users {
         first_number: 14_255_550_000,
         extension_digits: 5,
         pin: "13579".into(),
+        password: phonestorm_mockfe::config::DEFAULT_PASSWORD.into(),
+        sip_prefix: "user".into(),
     }
 }
+
+/// The embedded mock's NTLM domain (mockfe.toml [users]).
+const DEFAULT_NTLM_DOMAIN: &str = phonestorm_mockfe::config::DEFAULT_NTLM_DOMAIN;
 
 fn profile_name(k: ProfileKind) -> &'static str {
     match k {
@@ -1767,11 +1829,15 @@ min_samples = 50
             ("auto", RegisterAuth::Auto),
             ("tls-dsk", RegisterAuth::TlsDsk),
             ("certificate", RegisterAuth::Certificate),
+            ("ntlm", RegisterAuth::Ntlm),
+            ("digest", RegisterAuth::Digest),
         ] {
             let s = parse(&format!("{MINIMAL}[stages.register]\nauth = \"{text}\"\n")).unwrap();
             assert_eq!(s.register_auth, want);
         }
-        let e = err(&format!("{MINIMAL}[stages.register]\nauth = \"ntlm\"\n"));
+        let e = err(&format!(
+            "{MINIMAL}[stages.register]\nauth = \"kerberos\"\n"
+        ));
         assert!(e.contains("line 8") && e.contains("unknown variant"), "{e}");
         let e = err(&format!("{MINIMAL}[stages.dns]\nauth = \"tls-dsk\"\n"));
         assert!(e.contains("only stages.register"), "{e}");

@@ -1,5 +1,5 @@
 //! The users phones sign in as: generated from a number range, or read
-//! from a CSV file of `number,pin[,sip_uri]`.
+//! from a CSV file of `number,pin[,sip_uri[,password]]`.
 //!
 //! This module only parses and hands out identities; which phone gets
 //! which user is the run's choice (phone `n` gets user `n`).
@@ -17,6 +17,8 @@ pub struct User {
     pub pin: String,
     /// The SIP URI, when the file gives one (else the phone learns it).
     pub sip_uri: Option<String>,
+    /// The account's password (NTLM, Digest); empty when none is given.
+    pub password: String,
 }
 
 /// Where users come from, as the scenario says.
@@ -32,6 +34,11 @@ pub enum Users {
         extension_digits: u32,
         /// Every generated user's PIN.
         pin: String,
+        /// The password pattern: `{n}` stands for the user's index, so
+        /// user n's password is the mock directory's for user n.
+        password: String,
+        /// SIP user part prefix: user n is `<prefix><n>@<domain>`.
+        sip_prefix: String,
     },
     /// Users from a CSV file (path resolved against the scenario's folder).
     Csv(std::path::PathBuf),
@@ -44,6 +51,8 @@ impl Users {
             first_number,
             extension_digits,
             pin,
+            password,
+            ..
         } = self
         else {
             return None;
@@ -63,11 +72,22 @@ impl Users {
             number,
             pin: pin.clone(),
             sip_uri: None,
+            password: password.replace("{n}", &n.to_string()),
         })
+    }
+
+    /// User `n`'s SIP URI in `domain`, for a generated range (phones that
+    /// sign in with a password, and so skip `ResolveUser`, must know it).
+    pub fn generated_sip_uri(&self, n: u32, domain: &str) -> Option<String> {
+        let Users::Generated { sip_prefix, .. } = self else {
+            return None;
+        };
+        Some(format!("sip:{sip_prefix}{n}@{domain}"))
     }
 }
 
-/// Parses a users CSV: one user per line, `number,pin[,sip_uri]`; blank
+/// Parses a users CSV: one user per line, `number,pin[,sip_uri[,password]]`
+/// (an empty sip_uri field leaves it to the phone to learn); blank
 /// lines and lines starting with `#` are skipped, and so is a first line
 /// that starts with `number` (a header).
 pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<User>> {
@@ -84,16 +104,21 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<User>> {
             message,
         };
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let (number, pin, uri) = match fields.as_slice() {
-            [number, pin] => (*number, *pin, None),
-            [number, pin, uri] => (*number, *pin, Some(*uri)),
+        let (number, pin, uri, password) = match fields.as_slice() {
+            [number, pin] => (*number, *pin, None, ""),
+            [number, pin, uri] => (*number, *pin, Some(*uri), ""),
+            [number, pin, uri, password] if !password.is_empty() => {
+                (*number, *pin, Some(*uri), *password)
+            }
+            [_, _, _, _] => return Err(bad("the password field is empty".into())),
             _ => {
                 return Err(bad(format!(
-                    "expected number,pin[,sip_uri], found {} fields",
+                    "expected number,pin[,sip_uri[,password]], found {} fields",
                     fields.len()
                 )));
             }
         };
+        let uri = uri.filter(|u| !u.is_empty());
         if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
             return Err(bad(format!(
                 "expected a phone number of digits, found {number:?}"
@@ -113,6 +138,7 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<User>> {
             number: number.to_owned(),
             pin: pin.to_owned(),
             sip_uri: uri.map(str::to_owned),
+            password: password.to_owned(),
         });
     }
     Ok(users)
@@ -137,12 +163,21 @@ mod tests {
             first_number: 14255550000,
             extension_digits: 5,
             pin: "13579".into(),
+            password: "pw{n}".into(),
+            sip_prefix: "user".into(),
         };
         assert_eq!(u.generated(7).unwrap().number, "50007");
+        assert_eq!(u.generated(7).unwrap().password, "pw7");
+        assert_eq!(
+            u.generated_sip_uri(7, "contoso.com").as_deref(),
+            Some("sip:user7@contoso.com")
+        );
         let full = Users::Generated {
             first_number: 1000,
             extension_digits: 0,
             pin: "1".into(),
+            password: "p".into(),
+            sip_prefix: "u".into(),
         };
         assert_eq!(full.generated(2).unwrap().number, "1002");
         assert_eq!(Users::Csv("x".into()).generated(0), None);
@@ -155,6 +190,20 @@ mod tests {
         let users = parse_csv(Path::new("u.csv"), text).unwrap();
         assert_eq!(users.len(), 2);
         assert_eq!(users[1].sip_uri.as_deref(), Some("sip:bob@contoso.com"));
+        assert_eq!(users[1].password, "");
+    }
+
+    #[test]
+    fn csv_password_column() {
+        let text = "4255550100,1234,sip:ann@contoso.com,S3cret!\n4255550101,1,,Pw2\n";
+        let users = parse_csv(Path::new("u.csv"), text).unwrap();
+        assert_eq!(users[0].password, "S3cret!");
+        assert_eq!(users[1].sip_uri, None);
+        assert_eq!(users[1].password, "Pw2");
+        let err = parse_csv(Path::new("u.csv"), "1,2,sip:a@b,\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("password field is empty"), "{err}");
     }
 
     #[test]
@@ -164,7 +213,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "u.csv: line 2: expected number,pin[,sip_uri], found 1 fields"
+            "u.csv: line 2: expected number,pin[,sip_uri[,password]], found 1 fields"
         );
         let err = parse_csv(Path::new("u.csv"), "1,ab\n")
             .unwrap_err()

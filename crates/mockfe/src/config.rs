@@ -273,10 +273,32 @@ pub struct RegistrarConfig {
     /// certificate's expiry and eight hours).
     #[serde(with = "humantime_serde")]
     pub sa_lifetime: Duration,
+    /// The hash of `auth = "digest"` challenges.
+    pub digest_algorithm: DigestAlgorithm,
+    /// How long a Digest nonce stays good; a request with an older one
+    /// gets a fresh challenge with `stale=true` (RFC 7616 section 3.3).
+    #[serde(with = "humantime_serde")]
+    pub nonce_lifetime: Duration,
+    /// Fault: sign every answer under an SA wrongly (a bad `rspauth`), so a
+    /// test proves phones refuse a registrar they cannot trust.
+    pub bad_rspauth: bool,
     /// Capacity model.
     pub capacity: Capacity,
     /// Fault knobs.
     pub faults: Faults,
+}
+
+/// The hash of the registrar's Digest challenges (RFC 7616 section 3.3,
+/// RFC 8760 for SIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum DigestAlgorithm {
+    /// `MD5`, what every SIP client speaks.
+    #[default]
+    #[serde(rename = "MD5")]
+    Md5,
+    /// `SHA-256` (RFC 8760).
+    #[serde(rename = "SHA-256")]
+    Sha256,
 }
 
 /// How the registrar authenticates a REGISTER.
@@ -292,6 +314,12 @@ pub enum RegistrarAuth {
     /// standard registrar (Kamailio with client-certificate checks) does:
     /// a verified certificate naming the From URI gets 200 at once.
     Certificate,
+    /// [MS-SIPAE] NTLM only (connectionless NTLMv2, then every message
+    /// signed), with the directory's passwords.
+    Ntlm,
+    /// RFC 3261 section 22.4 Digest only, as a standard registrar
+    /// challenges; the hash is `digest_algorithm`.
+    Digest,
 }
 
 /// The shared back-end store.
@@ -319,6 +347,12 @@ pub struct UsersConfig {
     pub pin: String,
     /// SIP URI user part prefix: user n is `<prefix><n>@<sip_domain>`.
     pub sip_prefix: String,
+    /// Password of the generated users: `{n}` stands for the user's index,
+    /// so every user has its own (NTLM and Digest check it).
+    pub password: String,
+    /// The NetBIOS domain of the users' NTLM accounts; their NTLM user
+    /// name is their SIP user part (`<prefix><n>`).
+    pub ntlm_domain: String,
 }
 
 impl Default for MockConfig {
@@ -437,6 +471,9 @@ impl Default for RegistrarConfig {
             max_endpoints: 8,
             auth: RegistrarAuth::TlsDsk,
             sa_lifetime: Duration::from_secs(8 * 3600),
+            digest_algorithm: DigestAlgorithm::Md5,
+            nonce_lifetime: Duration::from_secs(300),
+            bad_rspauth: false,
             capacity: capacity(16, 5000, lognormal(4, 3)),
             faults: Faults::default(),
         }
@@ -451,6 +488,14 @@ impl Default for BackendConfig {
     }
 }
 
+/// The generated users' password pattern (`{n}`: the user's index); the
+/// scenario's default is the same, so the embedded mock and its phones
+/// agree without configuration.
+pub const DEFAULT_PASSWORD: &str = "Storm-{n}!";
+
+/// The generated users' NTLM domain.
+pub const DEFAULT_NTLM_DOMAIN: &str = "CONTOSO";
+
 impl Default for UsersConfig {
     fn default() -> Self {
         UsersConfig {
@@ -459,6 +504,8 @@ impl Default for UsersConfig {
             extension_digits: 5,
             pin: "13579".into(),
             sip_prefix: "user".into(),
+            password: DEFAULT_PASSWORD.into(),
+            ntlm_domain: DEFAULT_NTLM_DOMAIN.into(),
         }
     }
 }

@@ -173,6 +173,42 @@ impl Directory {
             .flatten()
     }
 
+    /// The NetBIOS domain of the users' NTLM accounts.
+    pub fn ntlm_domain(&self) -> &str {
+        &self.cfg.ntlm_domain
+    }
+
+    /// User `index`'s password: the configured pattern with `{n}` replaced
+    /// by the index (NTLM and Digest prove it).
+    pub fn password(&self, index: u32) -> String {
+        self.cfg.password.replace("{n}", &index.to_string())
+    }
+
+    /// The user an NTLM AUTHENTICATE_MESSAGE names: the user name is the
+    /// SIP user part, compared without case as Windows accounts are, and
+    /// the domain must be the directory's NTLM domain.
+    pub fn by_ntlm(&self, user: &str, domain: &str) -> Option<User> {
+        if !domain.eq_ignore_ascii_case(&self.cfg.ntlm_domain) {
+            return None;
+        }
+        let prefix = self.cfg.sip_prefix.as_str();
+        let n: u32 = user
+            .get(..prefix.len())
+            .filter(|p| p.eq_ignore_ascii_case(prefix))
+            .and_then(|_| user.get(prefix.len()..))?
+            .parse()
+            .ok()?;
+        (user.len() == prefix.len() + decimal_len(n))
+            .then(|| self.user(n))
+            .flatten()
+    }
+
+    /// The user a Digest `username` names (the SIP user part, as a
+    /// standard registrar's subscriber table keys it).
+    pub fn by_username(&self, username: &str) -> Option<User> {
+        self.by_sip(&format!("{username}@{}", self.domain))
+    }
+
     /// Checks a PIN sign-in, counting failures towards lockout.
     pub fn check_pin(&self, dialled: &str, pin: &str) -> PinCheck {
         let Some(user) = self.by_phone(dialled) else {
@@ -237,6 +273,8 @@ mod tests {
                 extension_digits: 5,
                 pin: "13579".into(),
                 sip_prefix: "user".into(),
+                password: "pw{n}x".into(),
+                ntlm_domain: "CONTOSO".into(),
             },
             "contoso.com",
             3,
@@ -271,6 +309,17 @@ mod tests {
         assert_eq!(d.by_phone("51000"), None);
         assert_eq!(d.by_phone("12x"), None);
         assert_eq!(d.user(1000), None);
+    }
+
+    #[test]
+    fn passwords_and_ntlm_names_follow_the_index() {
+        let d = dir();
+        assert_eq!(d.password(42), "pw42x");
+        assert_eq!(d.by_ntlm("USER42", "contoso").map(|u| u.index), Some(42));
+        assert_eq!(d.by_ntlm("user42", "FABRIKAM"), None);
+        assert_eq!(d.by_ntlm("user042", "CONTOSO"), None);
+        assert_eq!(d.by_ntlm("user", "CONTOSO"), None);
+        assert_eq!(d.by_username("user7").map(|u| u.index), Some(7));
     }
 
     #[test]

@@ -26,6 +26,6 @@ mod start;
 pub mod udp;
 pub mod web;
 
-pub use config::{MockConfig, RegistrarAuth};
+pub use config::{DigestAlgorithm, MockConfig, RegistrarAuth};
 pub use error::{Error, Result};
 pub use start::{Endpoints, FrontEndEndpoints, Running, start};

@@ -31,6 +31,9 @@ pub const FAULTS_TOTAL: &str = "phonestorm_mock_faults_total";
 /// Authentication refusals by reason (registrar: TLS-DSK handshake
 /// failures, bad signatures, replayed cnums, expired security associations).
 pub const AUTH_REJECTIONS_TOTAL: &str = "phonestorm_mock_auth_rejections_total";
+/// Successful authentications (an SA established, a first Digest request
+/// under a nonce), by scheme (`tls-dsk`, `ntlm`, `digest`).
+pub const AUTH_SIGNINS_TOTAL: &str = "phonestorm_mock_auth_signins_total";
 
 /// Buckets for queue and service time: 100 µs to 60 s, roughly doubling,
 /// so both a 1 ms DNS answer and a multi-second stall land in a bucket.
@@ -52,6 +55,7 @@ pub struct MockMetrics {
     answers: IntCounterVec,
     faults: IntCounterVec,
     auth_rejections: IntCounterVec,
+    auth_signins: IntCounterVec,
 }
 
 /// The handles one capacity station reports into.
@@ -116,6 +120,11 @@ impl MockMetrics {
             "Authentication refusals, by reason.",
             &["service", "reason"],
         )?;
+        let auth_signins = counter(
+            AUTH_SIGNINS_TOTAL,
+            "Successful authentications, by scheme.",
+            &["service", "scheme"],
+        )?;
         let in_system = IntGaugeVec::new(
             Opts::new(IN_SYSTEM, "Requests in service or waiting."),
             &["service"],
@@ -134,6 +143,7 @@ impl MockMetrics {
             answers,
             faults,
             auth_rejections,
+            auth_signins,
         })
     }
 
@@ -168,6 +178,13 @@ impl MockMetrics {
     pub fn auth_rejection(&self, service: &str, reason: &str) {
         self.auth_rejections
             .with_label_values(&[service, reason])
+            .inc();
+    }
+
+    /// Counts one successful authentication under `scheme`.
+    pub fn auth_signin(&self, service: &str, scheme: &str) {
+        self.auth_signins
+            .with_label_values(&[service, scheme])
             .inc();
     }
 

@@ -342,10 +342,21 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
             cert_prov_url: cert_prov_url.clone(),
             registrations: registrations.clone(),
             read_timeout: Duration::from_secs(10),
-            dsk: Some(Arc::new(registrar::dsk::DskServer::new(
-                &ca,
-                cfg.registrar.sa_lifetime,
-            )?)),
+            dsk: Some(Arc::new(
+                registrar::dsk::DskServer::new(&ca, cfg.registrar.sa_lifetime)?
+                    .with_bad_rspauth(cfg.registrar.bad_rspauth),
+            )),
+            digest: Some(Arc::new(registrar::digest::DigestServer::new(
+                match cfg.registrar.digest_algorithm {
+                    crate::config::DigestAlgorithm::Md5 => {
+                        phonestorm_proto::sip::digest::Algorithm::Md5
+                    }
+                    crate::config::DigestAlgorithm::Sha256 => {
+                        phonestorm_proto::sip::digest::Algorithm::Sha256
+                    }
+                },
+                cfg.registrar.nonce_lifetime,
+            ))),
         });
         tasks.spawn(registrar::serve(
             tls_l,

@@ -2,24 +2,36 @@
 //! security association (SA) each yields, and the signing of every later
 //! request and the check of every answer.
 //!
-//! Today one scheme runs: [MS-SIPAE] TLS-DSK. Its TLS 1.2 handshake is
-//! rustls' `ClientConnection` driven over in-memory buffers, the records
-//! carried base64 in `gssapi-data` across REGISTER / 401 legs; the session
-//! keys come from rustls' RFC 5705 exporter. The header values, key
-//! offsets, HMAC and signature string are `phonestorm_proto`'s. NTLM and
-//! Digest would be further [`Scheme`]s with their own [`Sa`] variant and
-//! signer; nothing else here is TLS-DSK-specific.
+//! Three schemes run:
+//! - [MS-SIPAE] TLS-DSK: a TLS 1.2 handshake, rustls' `ClientConnection`
+//!   driven over in-memory buffers, the records carried base64 in
+//!   `gssapi-data` across REGISTER / 401 legs; the session keys come from
+//!   rustls' RFC 5705 exporter.
+//! - [MS-SIPAE] NTLM: connectionless NTLMv2 (an empty first token, the
+//!   server's CHALLENGE_MESSAGE, the AUTHENTICATE_MESSAGE), with the user
+//!   name, domain and password of the user directory.
+//! - RFC 3261 section 22.4 Digest, for standard registrars.
+//!
+//! TLS-DSK and NTLM yield the same kind of SA ([`SignedSa`]): every later
+//! request signed over the [MS-SIPAE] signature string and every answer's
+//! `rspauth` checked; only the keys differ. A Digest "SA" is the last
+//! challenge, answered again on each request with the next `nc`. The
+//! header values, NTLM messages and keys, HMAC and signature string are
+//! `phonestorm_proto`'s.
 //!
 //! This module owns no socket: `sip.rs` sends what it builds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use phonestorm_proto::ntlm;
+use phonestorm_proto::sip::digest::{self, DigestChallenge};
 use phonestorm_proto::sip::signing::{SignParams, signature_string};
 use phonestorm_proto::sip::tlsdsk::{
     self, DskChallenge, MacAlgorithm, ReplayWindow, SessionKeys, Side, Signed,
 };
-use phonestorm_proto::sip::{Credentials, Message, authentication_info};
+use phonestorm_proto::sip::{AuthValue, Challenge, Credentials, Message, authentication_info};
 use rand::RngExt;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -40,9 +52,30 @@ pub enum AuthMode {
     /// without a challenge (a standard registrar checking client
     /// certificates, such as Kamailio); a 401 is a failure.
     Certificate,
+    /// [MS-SIPAE] NTLM only, with the user's name, domain and password;
+    /// the phone skips the PIN web ticket and certificate stages, as a
+    /// CX700 does.
+    Ntlm,
+    /// RFC 3261 Digest only, with the user's name and password (any
+    /// standard registrar).
+    Digest,
 }
 
-/// Deliberate mistakes, to check that a registrar refuses them.
+impl AuthMode {
+    /// Whether a phone of `model` in this mode signs in with NTLM instead
+    /// of a web ticket and a certificate (PROTOCOL.md stage 7: the CX700
+    /// "Tanjay" uses NTLM; "auto" follows the model).
+    pub fn uses_ntlm(self, model: crate::Model) -> bool {
+        match self {
+            AuthMode::Ntlm => true,
+            AuthMode::Auto => model.is_tanjay(),
+            AuthMode::TlsDsk | AuthMode::Certificate | AuthMode::Digest => false,
+        }
+    }
+}
+
+/// Deliberate mistakes, to check that a registrar refuses them (TLS-DSK
+/// and NTLM alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DskFault {
     /// Every `response` is corrupted (one hex digit changed).
@@ -83,6 +116,10 @@ const SA_MARGIN: Duration = Duration::from_secs(5 * 60);
 pub(crate) enum Scheme {
     /// [MS-SIPAE] TLS-DSK.
     TlsDsk,
+    /// [MS-SIPAE] NTLM.
+    Ntlm,
+    /// RFC 3261 Digest.
+    Digest,
 }
 
 impl Scheme {
@@ -90,6 +127,37 @@ impl Scheme {
     pub(crate) fn token(self) -> &'static str {
         match self {
             Scheme::TlsDsk => tlsdsk::SCHEME,
+            Scheme::Ntlm => ntlm::SCHEME,
+            Scheme::Digest => "Digest",
+        }
+    }
+
+    /// The schemes a phone of `model` tries, in order, in `mode`:
+    /// - auto: NTLM for the CX700; else TLS-DSK with a certificate, then
+    ///   NTLM and Digest with a password (whichever the 401 offers first);
+    /// - a named mode: that scheme alone.
+    pub(crate) fn preference(
+        mode: AuthMode,
+        model: crate::Model,
+        has_cert: bool,
+        has_password: bool,
+    ) -> Vec<Scheme> {
+        match mode {
+            AuthMode::Certificate => Vec::new(),
+            AuthMode::TlsDsk => vec![Scheme::TlsDsk],
+            AuthMode::Ntlm => vec![Scheme::Ntlm],
+            AuthMode::Digest => vec![Scheme::Digest],
+            AuthMode::Auto if model.is_tanjay() => vec![Scheme::Ntlm],
+            AuthMode::Auto => {
+                let mut v = Vec::with_capacity(3);
+                if has_cert {
+                    v.push(Scheme::TlsDsk);
+                }
+                if has_password {
+                    v.extend([Scheme::Ntlm, Scheme::Digest]);
+                }
+                v
+            }
         }
     }
 }
@@ -97,39 +165,88 @@ impl Scheme {
 /// An established security association: one signer per scheme.
 #[derive(Debug)]
 pub(crate) enum Sa {
-    /// TLS-DSK.
-    TlsDsk(DskSa),
+    /// TLS-DSK or NTLM: every message signed.
+    Signed(SignedSa),
+    /// Digest: the challenge answered anew on each request.
+    Digest(DigestSa),
 }
 
 impl Sa {
     /// Whether the SA's life is over (a new handshake is due).
     pub(crate) fn expired(&self, now: Instant) -> bool {
         match self {
-            Sa::TlsDsk(sa) => now >= sa.expires_at,
+            Sa::Signed(sa) => now >= sa.expires_at,
+            // The registrar says when a nonce is stale.
+            Sa::Digest(_) => false,
         }
     }
 
     /// Adds the signed `Authorization` to `m` ([MS-SIPAE] 3.2.5.1: every
-    /// request after the SA is established is signed).
+    /// request after the SA is established is signed; RFC 3261 22.4: a
+    /// Digest client answers the last challenge on every request).
     pub(crate) fn sign(&mut self, m: &mut Message) -> Result<(), Failure> {
         match self {
-            Sa::TlsDsk(sa) => sa.sign(m),
+            Sa::Signed(sa) => sa.sign(m),
+            Sa::Digest(sa) => sa.sign(m),
         }
     }
 
     /// Checks the signature of an answer ([MS-SIPAE] 3.2.5.2). A final
     /// success must be signed; any answer that carries a signature must
-    /// carry a good one.
+    /// carry a good one. Digest answers are not signed by the registrars
+    /// this project meets (RFC 2617 `rspauth` is optional).
     pub(crate) fn check(&mut self, m: &Message) -> Result<(), Failure> {
         match self {
-            Sa::TlsDsk(sa) => sa.check(m),
+            Sa::Signed(sa) => sa.check(m),
+            Sa::Digest(_) => Ok(()),
         }
     }
 }
 
-/// A TLS-DSK SA.
-pub(crate) struct DskSa {
-    keys: SessionKeys,
+/// The keys of a signing SA, by scheme.
+#[derive(Clone)]
+pub(crate) enum SaKeys {
+    /// TLS-DSK: HMAC keys from the tunnel's exporter.
+    Dsk(SessionKeys),
+    /// NTLM: the client's session after its AUTHENTICATE_MESSAGE.
+    Ntlm(ntlm::Session),
+}
+
+impl SaKeys {
+    fn scheme(&self) -> &'static str {
+        match self {
+            SaKeys::Dsk(_) => tlsdsk::SCHEME,
+            SaKeys::Ntlm(_) => ntlm::SCHEME,
+        }
+    }
+
+    /// The client's signature over `text` with sequence number `seq`
+    /// (NTLM signs it in: [MS-NLMP] 3.4.4.2 with the `cnum`).
+    fn sign(&self, seq: u32, text: &str) -> Result<String, Failure> {
+        match self {
+            SaKeys::Dsk(k) => Ok(k.sign(Side::Client, text)),
+            SaKeys::Ntlm(s) => s
+                .sign(ntlm::Direction::ClientToServer, seq, text.as_bytes())
+                .map(|sig| ntlm::signature_to_hex(&sig))
+                .map_err(|e| auth_failure(format!("ntlm signing: {e}"))),
+        }
+    }
+
+    /// Whether `hex` is the server's signature over `text`, `seq` its snum.
+    fn verify(&self, seq: u32, text: &str, hex: &str) -> bool {
+        match self {
+            SaKeys::Dsk(k) => k.verify(Side::Server, text, hex),
+            SaKeys::Ntlm(s) => ntlm::signature_from_hex(hex).is_some_and(|sig| {
+                s.verify(ntlm::Direction::ServerToClient, seq, text.as_bytes(), &sig)
+                    .is_ok()
+            }),
+        }
+    }
+}
+
+/// A TLS-DSK or NTLM SA.
+pub(crate) struct SignedSa {
+    keys: SaKeys,
     opaque: Box<str>,
     realm: Box<str>,
     targetname: Box<str>,
@@ -140,9 +257,10 @@ pub(crate) struct DskSa {
     fault: Option<DskFault>,
 }
 
-impl std::fmt::Debug for DskSa {
+impl std::fmt::Debug for SignedSa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DskSa")
+        f.debug_struct("SignedSa")
+            .field("scheme", &self.keys.scheme())
             .field("opaque", &self.opaque)
             .field("cnum", &self.cnum)
             .finish_non_exhaustive()
@@ -157,10 +275,10 @@ fn rspauth_failure(detail: impl Into<String>) -> Failure {
     Failure::new(FailureKind::BadRspauth, detail)
 }
 
-impl DskSa {
+impl SignedSa {
     fn params<'a>(&'a self, rand: &'a str, num: &'a str) -> SignParams<'a> {
         SignParams {
-            scheme: tlsdsk::SCHEME,
+            scheme: self.keys.scheme(),
             rand,
             num,
             realm: &self.realm,
@@ -178,7 +296,7 @@ impl DskSa {
         let num = self.cnum.to_string();
         let text = signature_string(m, &self.params(&crand, &num))
             .map_err(|e| Failure::new(FailureKind::Other, format!("signing: {e}")))?;
-        let mut signature = self.keys.sign(Side::Client, &text);
+        let mut signature = self.keys.sign(self.cnum, &text)?;
         if self.fault == Some(DskFault::TamperSignature) {
             // Change the first digit: still hex, no longer the signature.
             let first = if signature.starts_with('0') { "1" } else { "0" };
@@ -193,7 +311,7 @@ impl DskSa {
             signature,
             version: None,
         }
-        .to_credentials();
+        .to_credentials_of(self.keys.scheme());
         m.push_header("Authorization", &creds.to_string())
             .map_err(|e| Failure::new(FailureKind::Other, format!("signing: {e}")))
     }
@@ -201,7 +319,8 @@ impl DskSa {
     fn check(&mut self, m: &Message) -> Result<(), Failure> {
         let info = authentication_info(m)
             .map_err(|e| rspauth_failure(format!("Authentication-Info: {e}")))?;
-        let Some(info) = info.filter(|i| i.is_scheme(tlsdsk::SCHEME)) else {
+        let scheme = self.keys.scheme();
+        let Some(info) = info.filter(|i| i.is_scheme(scheme)) else {
             return if m.status().is_some_and(|s| (200..300).contains(&s)) {
                 Err(rspauth_failure("success answer is not signed"))
             } else {
@@ -210,7 +329,7 @@ impl DskSa {
                 Ok(())
             };
         };
-        let signed = Signed::from_info(&info)
+        let signed = Signed::from_info_of(scheme, &info)
             .map_err(|e| rspauth_failure(format!("Authentication-Info: {e}")))?;
         if signed.opaque != *self.opaque
             || signed.realm != *self.realm
@@ -220,12 +339,12 @@ impl DskSa {
         }
         let text = signature_string(m, &self.params(&signed.rand, &signed.num))
             .map_err(|e| rspauth_failure(format!("answer cannot be checked: {e}")))?;
-        if !self.keys.verify(Side::Server, &text, &signed.signature) {
-            return Err(rspauth_failure("rspauth does not verify"));
-        }
         let snum = signed
             .number()
             .map_err(|e| rspauth_failure(e.to_string()))?;
+        if !self.keys.verify(snum, &text, &signed.signature) {
+            return Err(rspauth_failure("rspauth does not verify"));
+        }
         self.snums
             .accept(snum)
             .map_err(|_| rspauth_failure(format!("snum {snum} already seen")))
@@ -356,7 +475,11 @@ impl DskHandshake {
 
     /// The SA of the finished handshake: keys from the exporter at the
     /// [MS-SIPAE] offsets, the suite's HMAC, the lifetime `life`.
-    pub(crate) fn finish(self, life: Duration, fault: Option<DskFault>) -> Result<DskSa, Failure> {
+    pub(crate) fn finish(
+        self,
+        life: Duration,
+        fault: Option<DskFault>,
+    ) -> Result<SignedSa, Failure> {
         let suite = self
             .conn
             .negotiated_cipher_suite()
@@ -370,8 +493,8 @@ impl DskHandshake {
             .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk exporter: {e}")))?;
         let keys = SessionKeys::from_key_material(&material, mac)
             .map_err(|e| auth_failure(e.to_string()))?;
-        Ok(DskSa {
-            keys,
+        Ok(SignedSa {
+            keys: SaKeys::Dsk(keys),
             opaque: self.opaque.unwrap_or_default().into(),
             realm: self.realm.into(),
             targetname: self.targetname.into(),
@@ -384,14 +507,168 @@ impl DskHandshake {
     }
 }
 
+/// What NTLM needs from a 401's `NTLM` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NtlmChallenge {
+    realm: String,
+    targetname: String,
+    version: u32,
+}
+
+impl NtlmChallenge {
+    /// Reads the realm, targetname and version of an `NTLM` challenge.
+    pub(crate) fn parse(c: &Challenge) -> Result<Self, Failure> {
+        let need = |v: Option<&str>, what: &str| {
+            v.map(str::to_owned)
+                .ok_or_else(|| auth_failure(format!("ntlm 401 without {what}")))
+        };
+        Ok(NtlmChallenge {
+            realm: need(c.realm(), "realm")?,
+            targetname: need(c.targetname(), "targetname")?,
+            version: c.version().unwrap_or(3),
+        })
+    }
+
+    /// An NTLM leg's `Authorization: NTLM qop="auth", [opaque,] realm,
+    /// targetname, gssapi-data, version` ([MS-SIPAE] 3.2.5.1; the first
+    /// leg of the connectionless form carries an empty `gssapi-data`, as
+    /// the 4.1 example's client does because datagram NTLM makes no
+    /// NEGOTIATE_MESSAGE).
+    pub(crate) fn credentials(&self, opaque: Option<&str>, token: &[u8]) -> Credentials {
+        let mut v = AuthValue::new(ntlm::SCHEME).with("qop", tlsdsk::QOP);
+        if let Some(o) = opaque {
+            v = v.with("opaque", o);
+        }
+        v.with("realm", self.realm.as_str())
+            .with("targetname", self.targetname.as_str())
+            .with(
+                "gssapi-data",
+                base64::engine::general_purpose::STANDARD.encode(token),
+            )
+            .with("version", self.version.to_string())
+    }
+
+    /// Answers the server's CHALLENGE_MESSAGE leg (`gssapi-data` and
+    /// `opaque` of a 401) for `creds`: the AUTHENTICATE_MESSAGE leg to
+    /// send, and the SA it establishes (lifetime `life`).
+    pub(crate) fn answer(
+        &self,
+        leg: &Challenge,
+        creds: &ntlm::Credentials,
+        life: Duration,
+        fault: Option<DskFault>,
+    ) -> Result<(Credentials, SignedSa), Failure> {
+        let opaque = leg
+            .opaque()
+            .filter(|o| !o.is_empty())
+            .ok_or_else(|| auth_failure("ntlm 401 without opaque"))?;
+        let token = leg
+            .gssapi_data()
+            .filter(|g| !g.is_empty() && g.len() <= MAX_TOKEN)
+            .and_then(|g| base64::engine::general_purpose::STANDARD.decode(g).ok())
+            .ok_or_else(|| auth_failure("ntlm 401 without a usable CHALLENGE_MESSAGE"))?;
+        let mut rng = rand::rng();
+        let random = ntlm::ClientRandom {
+            client_challenge: rng.random(),
+            random_session_key: rng.random(),
+            filetime: ntlm::filetime(clock::wall()),
+        };
+        let answer = ntlm::respond(&token, creds, &random)
+            .map_err(|e| auth_failure(format!("ntlm: {e}")))?;
+        let sa = SignedSa {
+            keys: SaKeys::Ntlm(answer.session),
+            opaque: opaque.into(),
+            realm: self.realm.as_str().into(),
+            targetname: self.targetname.as_str().into(),
+            version: self.version,
+            cnum: 0,
+            snums: ReplayWindow::default(),
+            expires_at: clock::now() + life.saturating_sub(SA_MARGIN),
+            fault,
+        };
+        Ok((self.credentials(Some(opaque), &answer.authenticate), sa))
+    }
+}
+
+/// A Digest "SA": the challenge and the count of requests made under it.
+pub(crate) struct DigestSa {
+    challenge: DigestChallenge,
+    username: Box<str>,
+    password: Box<str>,
+    nc: u32,
+    /// Whether the challenge came in a 407 (`Proxy-Authorization`).
+    proxy: bool,
+}
+
+impl std::fmt::Debug for DigestSa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password stays out of logs.
+        f.debug_struct("DigestSa")
+            .field("username", &self.username)
+            .field("nc", &self.nc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DigestSa {
+    /// Takes a `Digest` challenge for `username` / `password`.
+    pub(crate) fn new(
+        c: &Challenge,
+        username: &str,
+        password: &str,
+        proxy: bool,
+    ) -> Result<Self, Failure> {
+        let challenge =
+            DigestChallenge::from_auth(c).map_err(|e| auth_failure(format!("digest 401: {e}")))?;
+        Ok(DigestSa {
+            challenge,
+            username: username.into(),
+            password: password.into(),
+            nc: 0,
+            proxy,
+        })
+    }
+
+    /// Whether the challenge said the last nonce was merely stale.
+    pub(crate) fn stale(&self) -> bool {
+        self.challenge.stale
+    }
+
+    /// Adds `Authorization` (or `Proxy-Authorization`) answering the
+    /// challenge for `m`, with the next `nc` and a fresh `cnonce`.
+    fn sign(&mut self, m: &mut Message) -> Result<(), Failure> {
+        self.nc = self.nc.wrapping_add(1).max(1);
+        let cnonce = format!("{:016x}", rand::rng().random::<u64>());
+        let method = m.method().unwrap_or("REGISTER").to_owned();
+        let uri = m.request_uri().unwrap_or("").to_owned();
+        let v = digest::authorization(
+            &self.challenge,
+            &self.username,
+            &self.password,
+            &method,
+            &uri,
+            &cnonce,
+            self.nc,
+        )
+        .map_err(|e| auth_failure(format!("digest: {e}")))?;
+        let name = if self.proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        m.push_header(name, &v.to_string())
+            .map_err(|e| Failure::new(FailureKind::Other, format!("digest: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use phonestorm_proto::sip::parse;
 
-    fn new_sa(keys: SessionKeys) -> DskSa {
-        DskSa {
-            keys,
+    fn new_sa(keys: SessionKeys) -> SignedSa {
+        SignedSa {
+            keys: SaKeys::Dsk(keys),
             opaque: "F755045D".into(),
             realm: "SIP Communications Service".into(),
             targetname: "fe01.contoso.com".into(),

@@ -173,16 +173,17 @@ impl<'a> Phone<'a> {
     }
 
     /// Traces one message when the recorder asked for it; `text` is only
-    /// called then. The PIN never leaves the phone in a trace.
+    /// called then. Neither the PIN nor the password leaves the phone in
+    /// a trace (NTLM and Digest never send the password itself; this
+    /// guards against any template or header that would).
     pub(crate) fn wire(&self, direction: crate::Direction, text: impl FnOnce() -> String) {
         if let Some(r) = self.trace {
-            let t = text();
-            let pin = &*self.id.user.pin;
-            let t = if pin.is_empty() {
-                t
-            } else {
-                t.replace(pin, &"*".repeat(pin.len()))
-            };
+            let mut t = text();
+            for secret in [&*self.id.user.password, &*self.id.user.pin] {
+                if !secret.is_empty() {
+                    t = t.replace(secret, &"*".repeat(secret.len()));
+                }
+            }
             r.wire(self.id.index, self.stage, direction, &t);
         }
     }
@@ -386,7 +387,12 @@ impl Run<'_> {
     async fn stage(&mut self, phone: &mut Phone<'_>, stage: Stage) -> Result<(), Ended> {
         phone.stage = stage;
         let sc = phone.cfg.stage(stage);
-        if !sc.enabled {
+        // PROTOCOL.md stage 7: a phone signing in with NTLM (the CX700)
+        // uses no PIN web ticket and gets no certificate before it
+        // registers.
+        let by_ntlm = matches!(stage, Stage::WebTicket | Stage::Certificate)
+            && phone.cfg.auth.mode.uses_ntlm(phone.id.model);
+        if !sc.enabled || by_ntlm {
             let now = clock::now();
             let due = self.due.min(now);
             let r = phone.skip(stage);

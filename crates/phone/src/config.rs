@@ -343,6 +343,9 @@ pub struct PhoneConfig {
     pub apply_updates: bool,
     /// How REGISTERs authenticate (default: TLS-DSK when offered).
     pub auth: crate::auth::AuthSettings,
+    /// The NetBIOS domain NTLM signs users in to (default `CONTOSO`, the
+    /// mock's).
+    pub ntlm_domain: Box<str>,
     /// Whether calls made with the web ticket carry the signed proof of
     /// possession of its key (`wsse:Timestamp` signed with the proof key),
     /// as a pool whose policy asks for it requires (default true). Off
@@ -380,6 +383,7 @@ impl PhoneConfig {
             max_redirects: 3,
             max_candidates: 8,
             auth: crate::auth::AuthSettings::default(),
+            ntlm_domain: "CONTOSO".into(),
             max_body: 1 << 20,
             apply_updates: true,
             sign_web_ticket: true,

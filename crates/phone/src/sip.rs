@@ -1,6 +1,8 @@
 //! Stage 9 and after: finding a registrar, REGISTER over TLS
-//! authenticated with the user's certificate (TLS-DSK legs answered here,
-//! the scheme itself in [`crate::auth`]), following 301s, and then staying
+//! authenticated with the user's certificate (TLS-DSK), the user's
+//! password (NTLM, Digest) or the connection's certificate (the legs are
+//! answered here, the schemes themselves in [`crate::auth`]), following
+//! 301s, and then staying
 //! signed in (CRLF keep-alives, re-REGISTER before expiry, sign-out), every
 //! request signed and every answer checked once an SA exists.
 //!
@@ -26,7 +28,9 @@ use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{self, AuthMode, AuthSettings, DskHandshake, Sa, Scheme};
+use crate::auth::{
+    self, AuthMode, AuthSettings, DigestSa, DskHandshake, NtlmChallenge, Sa, Scheme,
+};
 use crate::bootstrap::{Fail, Phone, PhoneOutcome, Step, fail};
 use crate::config::PhoneConfig;
 use crate::identity::Identity;
@@ -58,6 +62,10 @@ struct RegAuth {
     tunnel: Option<Arc<ClientConfig>>,
     /// Time left on the user certificate when the registration started.
     cert_left: Duration,
+    /// The schemes to try, in order.
+    schemes: Vec<Scheme>,
+    /// NTLM / Digest user name, domain and password (from the directory).
+    password: Option<phonestorm_proto::ntlm::Credentials>,
     sa: Option<Sa>,
 }
 
@@ -162,7 +170,7 @@ impl Registration {
             let m = self
                 .send_signed(id, cfg, expires, legs.as_deref_mut())
                 .await?;
-            if m.status() != Some(401) {
+            if !matches!(m.status(), Some(401 | 407)) {
                 return Ok(m);
             }
             // The registrar no longer knows the SA (it expired there, or the
@@ -173,10 +181,136 @@ impl Registration {
         let m = self
             .send(id, cfg, expires, None, legs.as_deref_mut())
             .await?;
-        if m.status() != Some(401) || self.auth.settings.mode == AuthMode::Certificate {
+        if !matches!(m.status(), Some(401 | 407))
+            || self.auth.settings.mode == AuthMode::Certificate
+        {
             return Ok(m);
         }
         self.authenticate(id, cfg, expires, &m, legs).await
+    }
+
+    /// [MS-SIPAE] NTLM, connectionless: REGISTER with an empty token, 401
+    /// with the CHALLENGE_MESSAGE and the SA's opaque, REGISTER with the
+    /// AUTHENTICATE_MESSAGE, whose answer is the first signed one.
+    async fn ntlm(
+        &mut self,
+        id: &Identity,
+        cfg: &PhoneConfig,
+        expires: Option<u32>,
+        offered: &phonestorm_proto::sip::Challenge,
+        mut legs: Option<&mut Legs>,
+    ) -> Result<Message, Failure> {
+        let Some(creds) = self.auth.password.clone() else {
+            return Err(Failure::new(
+                FailureKind::AuthRejected,
+                "ntlm: the user has no password",
+            ));
+        };
+        let ch = NtlmChallenge::parse(offered)?;
+        let first = ch.credentials(None, &[]);
+        let m = self
+            .send(id, cfg, expires, Some(&first), legs.as_deref_mut())
+            .await?;
+        let has_diag = m.diagnostics().ok().flatten().is_some();
+        if m.status() != Some(401) || has_diag {
+            return Ok(m);
+        }
+        let leg = challenges(&m)
+            .ok()
+            .and_then(|list| {
+                list.into_iter()
+                    .find(|c| c.is_scheme(Scheme::Ntlm.token()) && c.gssapi_data().is_some())
+            })
+            .ok_or_else(|| {
+                Failure::new(
+                    FailureKind::AuthRejected,
+                    "ntlm: 401 without a CHALLENGE_MESSAGE",
+                )
+            })?;
+        let (authenticate, sa) = ch.answer(
+            &leg,
+            &creds,
+            self.auth.settings.sa_lifetime,
+            self.auth.settings.fault,
+        )?;
+        // The AUTHENTICATE leg's answer is already signed under the SA it
+        // establishes ([MS-SIPAE] 3.3.5.1): check it as a signed answer.
+        let m = self
+            .send(id, cfg, expires, Some(&authenticate), legs)
+            .await?;
+        if m.status() != Some(200) {
+            return Ok(m);
+        }
+        let mut sa = Sa::Signed(sa);
+        sa.check(&m)?;
+        self.auth.sa = Some(sa);
+        Ok(m)
+    }
+
+    /// RFC 3261 22.4 Digest: the REGISTER again with credentials for the
+    /// challenge; a second challenge that is not `stale=true` means the
+    /// credentials are wrong.
+    async fn digest(
+        &mut self,
+        id: &Identity,
+        cfg: &PhoneConfig,
+        expires: Option<u32>,
+        offered: &phonestorm_proto::sip::Challenge,
+        proxy: bool,
+        mut legs: Option<&mut Legs>,
+    ) -> Result<Message, Failure> {
+        let Some(creds) = self.auth.password.clone() else {
+            return Err(Failure::new(
+                FailureKind::AuthRejected,
+                "digest: the user has no password",
+            ));
+        };
+        let mut challenge = offered.clone();
+        let mut proxy = proxy;
+        // One stale nonce is renewed; a registrar that calls every nonce
+        // stale is refusing.
+        for _ in 0..2 {
+            self.auth.sa = Some(Sa::Digest(DigestSa::new(
+                &challenge,
+                &creds.user,
+                &creds.password,
+                proxy,
+            )?));
+            let m = self
+                .send_signed(id, cfg, expires, legs.as_deref_mut())
+                .await?;
+            if !matches!(m.status(), Some(401 | 407)) {
+                return Ok(m);
+            }
+            self.auth.sa = None;
+            let again = challenges(&m).ok().and_then(|list| {
+                list.into_iter()
+                    .find(|c| c.is_scheme(Scheme::Digest.token()))
+            });
+            let stale = again
+                .as_ref()
+                .and_then(|c| DigestSa::new(c, "", "", false).ok())
+                .is_some_and(|d| d.stale());
+            match again {
+                Some(c) if stale => {
+                    challenge = c;
+                    proxy = m.status() == Some(407);
+                }
+                _ => {
+                    return Err(Failure::new(
+                        FailureKind::AuthRejected,
+                        format!(
+                            "sip {}: digest credentials refused",
+                            m.status().unwrap_or(0)
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(Failure::new(
+            FailureKind::AuthRejected,
+            "digest: every nonce was stale",
+        ))
     }
 
     /// Answers a 401 with the first scheme the phone can run; the 401
@@ -192,20 +326,25 @@ impl Registration {
     ) -> Result<Message, Failure> {
         let offered = challenges(challenge)
             .map_err(|e| Failure::new(FailureKind::Parse, format!("sip 401: {e}")))?;
-        let schemes: &[Scheme] = match self.auth.settings.mode {
-            AuthMode::Certificate => &[],
-            AuthMode::Auto | AuthMode::TlsDsk => &[Scheme::TlsDsk],
-        };
-        let chosen = schemes.iter().find_map(|s| {
+        let chosen = self.auth.schemes.iter().find_map(|s| {
             offered
                 .iter()
                 .find(|c| c.is_scheme(s.token()))
-                .map(|c| (*s, c))
+                .map(|c| (*s, c.clone()))
         });
-        let (Some((Scheme::TlsDsk, c)), Some(tunnel)) = (chosen, self.auth.tunnel.clone()) else {
+        let c = match chosen {
+            Some((Scheme::Ntlm, c)) => return self.ntlm(id, cfg, expires, &c, legs).await,
+            Some((Scheme::Digest, c)) => {
+                let proxy = challenge.status() == Some(407);
+                return self.digest(id, cfg, expires, &c, proxy, legs).await;
+            }
+            Some((Scheme::TlsDsk, c)) => c,
+            None => return Ok(challenge.clone()),
+        };
+        let Some(tunnel) = self.auth.tunnel.clone() else {
             return Ok(challenge.clone());
         };
-        let ch = DskChallenge::parse(c)
+        let ch = DskChallenge::parse(&c)
             .map_err(|e| Failure::new(FailureKind::AuthRejected, format!("tls-dsk 401: {e}")))?;
         let (mut hs, mut token) = DskHandshake::start(tunnel, &ch)?;
         for _ in 0..MAX_LEGS {
@@ -237,7 +376,7 @@ impl Registration {
                 None => {
                     let life = self.auth.settings.sa_lifetime.min(self.auth.cert_left);
                     let sa = hs.finish(life, self.auth.settings.fault)?;
-                    self.auth.sa = Some(Sa::TlsDsk(sa));
+                    self.auth.sa = Some(Sa::Signed(sa));
                     return self.send_signed(id, cfg, expires, legs).await;
                 }
             }
@@ -522,8 +661,8 @@ impl Phone<'_> {
         // on a Lync phone; the other modes also offer it on the connection
         // (what a standard registrar checks).
         let outer_cert = match self.cfg.auth.mode {
-            AuthMode::TlsDsk => None,
-            AuthMode::Auto | AuthMode::Certificate => self.cert.as_ref(),
+            AuthMode::TlsDsk | AuthMode::Ntlm => None,
+            AuthMode::Auto | AuthMode::Certificate | AuthMode::Digest => self.cert.as_ref(),
         };
         let mut config = match outer_cert {
             Some((cert, key)) => {
@@ -615,6 +754,28 @@ impl Phone<'_> {
             .clone()
             .or_else(|| self.id.user.sip_uri.as_deref().map(str::to_owned))
             .unwrap_or_else(|| format!("sip:{}@{}", self.id.user.number, self.domain()));
+        // NTLM and Digest sign in as the SIP user part, as a pool's users
+        // (and a standard registrar's subscribers) are named.
+        let password = (!self.id.user.password.is_empty()).then(|| {
+            let user = sip_uri
+                .strip_prefix("sip:")
+                .unwrap_or(&sip_uri)
+                .split('@')
+                .next()
+                .unwrap_or_default();
+            phonestorm_proto::ntlm::Credentials {
+                user: user.to_owned(),
+                domain: self.cfg.ntlm_domain.to_string(),
+                password: self.id.user.password.to_string(),
+                workstation: format!(
+                    "{}-{:02X}{:02X}{:02X}",
+                    self.id.model.name(),
+                    self.id.mac[3],
+                    self.id.mac[4],
+                    self.id.mac[5]
+                ),
+            }
+        });
         for _ in 0..=self.cfg.max_redirects {
             let tcp = net::connect(self.source, target.addr).await?;
             let local = tcp
@@ -655,6 +816,13 @@ impl Phone<'_> {
                     settings: self.cfg.auth,
                     tunnel: tunnel.clone(),
                     cert_left,
+                    schemes: Scheme::preference(
+                        self.cfg.auth.mode,
+                        self.id.model,
+                        tunnel.is_some(),
+                        password.is_some(),
+                    ),
+                    password: password.clone(),
                     sa: None,
                 },
             };

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use phonestorm_proto::diag::Diagnostics;
+use phonestorm_proto::ntlm;
 use phonestorm_proto::sip::tlsdsk;
 use phonestorm_proto::sip::{
     AuthValue, KeepAliveRole, Message, MessageBuilder, MsKeepAlive, NameAddr, SipUri,
@@ -44,7 +45,7 @@ use phonestorm_proto::sip::{
 use rand::RngExt;
 
 use super::table::{Binding, Bound};
-use super::{RegistrarCtx, dsk};
+use super::{RegistrarCtx, digest, dsk};
 use crate::clock;
 use crate::config::RegistrarAuth;
 
@@ -253,10 +254,16 @@ async fn register(ctx: &RegistrarCtx, peer: &Peer, req: &Message) -> Option<Answ
             }
             None
         }
-        RegistrarAuth::TlsDsk => match tls_dsk(ctx, req, &user.sip_address) {
+        RegistrarAuth::TlsDsk | RegistrarAuth::Ntlm => match sipae(ctx, req, &user.sip_address) {
             Ok(a) => Some(a),
             Err(answer) => return answer,
         },
+        RegistrarAuth::Digest => {
+            if let Err(answer) = digest_auth(ctx, req, &user.sip_address) {
+                return answer;
+            }
+            None
+        }
     };
     let mut answer = bind(ctx, req, &user, contact, epid).await?;
     // [MS-SIPAE] 3.3.5.3: every answer to a request signed under an SA is
@@ -459,7 +466,9 @@ fn challenge(ctx: &RegistrarCtx, req: &Message) -> Option<Answer> {
     unauthorized(ctx, req, &challenges(ctx), None)
 }
 
-/// The three challenges of a first 401, in the order a pool sends them.
+/// The challenges of a first 401: in the default mode the three a pool
+/// sends, in its order; NTLM alone in `auth = "ntlm"`; a fresh Digest
+/// challenge in `auth = "digest"`.
 fn challenges(ctx: &RegistrarCtx) -> Vec<AuthValue> {
     let fqdn = ctx.fqdn();
     let scheme = |name: &str, target: &str| {
@@ -468,16 +477,20 @@ fn challenges(ctx: &RegistrarCtx) -> Vec<AuthValue> {
             .with("targetname", target)
             .with("version", "4")
     };
-    vec![
-        scheme("NTLM", fqdn),
-        scheme("Kerberos", &format!("sip/{fqdn}")),
-        scheme(tlsdsk::SCHEME, fqdn).with("sts-uri", ctx.cert_prov_url.as_str()),
-    ]
+    match (ctx.config.auth, &ctx.digest) {
+        (RegistrarAuth::Ntlm, _) => vec![scheme(ntlm::SCHEME, fqdn)],
+        (RegistrarAuth::Digest, Some(d)) => vec![d.challenge(&ctx.sip_domain, false)],
+        _ => vec![
+            scheme(ntlm::SCHEME, fqdn),
+            scheme("Kerberos", &format!("sip/{fqdn}")),
+            scheme(tlsdsk::SCHEME, fqdn).with("sts-uri", ctx.cert_prov_url.as_str()),
+        ],
+    }
 }
 
-/// The TLS-DSK credentials of a request, if any ([MS-SIPAE] 3.3.5.1:
-/// Authorization or Proxy-Authorization).
-fn dsk_credentials(req: &Message) -> Option<AuthValue> {
+/// The request's credentials under one of `schemes`, if any ([MS-SIPAE]
+/// 3.3.5.1, RFC 3261 22.4: Authorization or Proxy-Authorization).
+fn credentials(req: &Message, schemes: &[&str]) -> Option<AuthValue> {
     req.headers()
         .filter(|(n, _)| {
             n.eq_ignore_ascii_case("Authorization") || n.eq_ignore_ascii_case("Proxy-Authorization")
@@ -485,8 +498,48 @@ fn dsk_credentials(req: &Message) -> Option<AuthValue> {
         .find_map(|(_, v)| {
             AuthValue::parse(v)
                 .ok()
-                .filter(|a| a.is_scheme(tlsdsk::SCHEME))
+                .filter(|a| schemes.iter().any(|s| a.is_scheme(s)))
         })
+}
+
+/// Digest (RFC 3261 22.4): credentials proving the directory's password
+/// under a fresh nonce pass; a stale nonce gets a new challenge with
+/// `stale=true`; anything else a new challenge and a counted refusal.
+fn digest_auth(ctx: &RegistrarCtx, req: &Message, user: &str) -> Result<(), Option<Answer>> {
+    let Some(server) = &ctx.digest else {
+        return Err(challenge(ctx, req));
+    };
+    let Some(creds) = credentials(req, &["Digest"]) else {
+        return Err(challenge(ctx, req));
+    };
+    let method = req.method().unwrap_or("REGISTER");
+    match server.verify(&creds, method, &ctx.sip_domain, &ctx.directory, user) {
+        Ok(first) => {
+            if first {
+                ctx.metrics.auth_signin(SERVICE, "digest");
+            }
+            Ok(())
+        }
+        Err(r) => {
+            ctx.metrics.auth_rejection(SERVICE, r.label());
+            Err(match r {
+                digest::Refusal::Stale => {
+                    unauthorized(ctx, req, &[server.challenge(&ctx.sip_domain, true)], None)
+                }
+                digest::Refusal::WrongUser => refuse(
+                    ctx,
+                    req,
+                    403,
+                    "Forbidden",
+                    4004,
+                    "Credentials provided are not authorized to act as specified from URI",
+                ),
+                // RFC 3261 22.4: wrong credentials are challenged again;
+                // the phone sees a second 401 and gives up.
+                digest::Refusal::Replayed | digest::Refusal::Bad(_) => challenge(ctx, req),
+            })
+        }
+    }
 }
 
 /// A 401 whose `WWW-Authenticate` lines are `challenges`, with an
@@ -509,10 +562,11 @@ fn unauthorized(
     })
 }
 
-/// TLS-DSK ([MS-SIPAE] 3.3.5): a handshake leg gets the next 401, a
-/// signed request is checked; `Ok` is the SA that signs the answer, `Err`
-/// the answer to send instead.
-fn tls_dsk(
+/// TLS-DSK and NTLM ([MS-SIPAE] 3.3.5): a handshake leg gets the next
+/// 401 (an accepted NTLM AUTHENTICATE_MESSAGE authenticates its request at
+/// once), a signed request is checked; `Ok` is the SA that signs the
+/// answer, `Err` the answer to send instead.
+fn sipae(
     ctx: &RegistrarCtx,
     req: &Message,
     user: &str,
@@ -520,7 +574,11 @@ fn tls_dsk(
     let Some(server) = &ctx.dsk else {
         return Err(challenge(ctx, req));
     };
-    let Some(creds) = dsk_credentials(req) else {
+    let schemes: &[&str] = match ctx.config.auth {
+        RegistrarAuth::Ntlm => &[ntlm::SCHEME],
+        _ => &[tlsdsk::SCHEME, ntlm::SCHEME],
+    };
+    let Some(creds) = credentials(req, schemes) else {
         return Err(challenge(ctx, req));
     };
     // 3.3.5.1: credentials for another realm or server get a challenge.
@@ -578,8 +636,49 @@ fn tls_dsk(
     if creds.gssapi_data().is_none() {
         return Err(challenge(ctx, req));
     }
+    if creds.is_scheme(ntlm::SCHEME) {
+        let leg = server.ntlm_leg(
+            &creds,
+            REALM,
+            ctx.fqdn(),
+            &ctx.directory,
+            &ctx.sip_domain,
+            user,
+        );
+        return match leg {
+            dsk::NtlmLeg::Challenge(c) => Err(unauthorized(ctx, req, &[c], None)),
+            dsk::NtlmLeg::Established(a) => {
+                ctx.metrics.auth_signin(SERVICE, "ntlm");
+                Ok(a)
+            }
+            dsk::NtlmLeg::WrongUser => {
+                reject("wrong_user");
+                Err(refuse(
+                    ctx,
+                    req,
+                    403,
+                    "Forbidden",
+                    4004,
+                    "Credentials provided are not authorized to act as specified from URI",
+                ))
+            }
+            dsk::NtlmLeg::Failed(why) => {
+                reject("ntlm_handshake");
+                Err(unauthorized(
+                    ctx,
+                    req,
+                    &challenges(ctx),
+                    Some(&format!("Final handshake failed: {why}")),
+                ))
+            }
+        };
+    }
     Err(match server.leg(&creds, REALM, ctx.fqdn()) {
-        dsk::Leg::Continue(c) | dsk::Leg::Done(c) => unauthorized(ctx, req, &[c], None),
+        dsk::Leg::Continue(c) => unauthorized(ctx, req, &[c], None),
+        dsk::Leg::Done(c) => {
+            ctx.metrics.auth_signin(SERVICE, "tls-dsk");
+            unauthorized(ctx, req, &[c], None)
+        }
         dsk::Leg::Failed(why, alert) => {
             reject("handshake");
             let offered = alert.map_or_else(|| challenges(ctx), |a| vec![a]);

@@ -1,18 +1,24 @@
-//! The registrar's side of TLS-DSK ([MS-SIPAE] 3.3.5): the TLS 1.2
-//! handshake tunnelled in `gssapi-data`, run by a rustls `ServerConnection`
-//! over in-memory buffers; the security associations (SA) it yields, one
-//! per `opaque`; and the checks of every signed request (signature, `cnum`
-//! replay, SA lifetime) and the signature on every answer.
+//! The registrar's side of the [MS-SIPAE] signing schemes, TLS-DSK and
+//! NTLM (3.3.5): the TLS 1.2 handshake tunnelled in `gssapi-data`, run by
+//! a rustls `ServerConnection` over in-memory buffers; the connectionless
+//! NTLMv2 exchange (a CHALLENGE_MESSAGE answering an empty first token,
+//! then the AUTHENTICATE_MESSAGE checked against the directory's
+//! password); the security associations (SA) either yields, one per
+//! `opaque`; and the checks of every signed request (signature, `cnum`
+//! replay, SA lifetime) and the signature on every answer. Both schemes
+//! share one SA table and one check / sign path: only the keys differ.
 //!
 //! It owns that state and those checks. It does not decide what a REGISTER
 //! gets once authenticated (see [`super::answer`]) and owns no wire format:
-//! the header values, keys, HMAC and signature string are
-//! `phonestorm_proto::sip::{tlsdsk, signing}`.
+//! the header values, keys, HMAC, NTLM messages and signature string are
+//! `phonestorm_proto::{ntlm, sip::{tlsdsk, signing}}`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
+use phonestorm_proto::ntlm::{self, AvPairs, ChallengeMessage, av_id};
 use phonestorm_proto::sip::signing::{SignParams, signature_string};
 use phonestorm_proto::sip::tlsdsk::{
     self, DskChallenge, MacAlgorithm, ReplayWindow, SessionKeys, Side, Signed,
@@ -46,10 +52,51 @@ struct Pending {
     started: Instant,
 }
 
+/// The keys of an SA, by scheme.
+#[derive(Debug)]
+enum Keys {
+    /// TLS-DSK: HMAC keys from the tunnel's exporter.
+    Dsk(SessionKeys),
+    /// NTLM: the session of the accepted AUTHENTICATE_MESSAGE.
+    Ntlm(ntlm::Session),
+}
+
+impl Keys {
+    fn scheme(&self) -> &'static str {
+        match self {
+            Keys::Dsk(_) => tlsdsk::SCHEME,
+            Keys::Ntlm(_) => ntlm::SCHEME,
+        }
+    }
+
+    /// The server's signature over `text`, sequence number `seq` (NTLM
+    /// signs it into the signature, [MS-NLMP] 3.4.4.2).
+    fn sign(&self, seq: u32, text: &str) -> String {
+        match self {
+            Keys::Dsk(k) => k.sign(Side::Server, text),
+            Keys::Ntlm(s) => s
+                .sign(ntlm::Direction::ServerToClient, seq, text.as_bytes())
+                .map(|sig| ntlm::signature_to_hex(&sig))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether `hex` is the client's signature over `text`.
+    fn verify(&self, seq: u32, text: &str, hex: &str) -> bool {
+        match self {
+            Keys::Dsk(k) => k.verify(Side::Client, text, hex),
+            Keys::Ntlm(s) => ntlm::signature_from_hex(hex).is_some_and(|sig| {
+                s.verify(ntlm::Direction::ClientToServer, seq, text.as_bytes(), &sig)
+                    .is_ok()
+            }),
+        }
+    }
+}
+
 /// An established security association.
 #[derive(Debug)]
 struct Sa {
-    keys: SessionKeys,
+    keys: Keys,
     /// What the tunnelled client certificate vouches for.
     identities: Vec<String>,
     expires_at: Instant,
@@ -71,6 +118,20 @@ pub(super) enum Leg {
     /// The handshake failed (untrusted certificate, bad records, unknown
     /// opaque): the reason, and the challenge carrying any TLS alert.
     Failed(String, Option<AuthValue>),
+}
+
+/// What an NTLM leg produced.
+#[derive(Debug)]
+pub(super) enum NtlmLeg {
+    /// The CHALLENGE_MESSAGE for an empty first token: send it in a 401.
+    Challenge(AuthValue),
+    /// The AUTHENTICATE_MESSAGE proved the password: the SA exists and
+    /// signs the answer.
+    Established(Authenticated),
+    /// Unknown opaque, unknown user, wrong password, bad MIC: the reason.
+    Failed(String),
+    /// The password was right but for another user than the From URI's.
+    WrongUser,
 }
 
 /// Why a signed request was refused.
@@ -115,6 +176,10 @@ pub struct DskServer {
     pending: Mutex<HashMap<String, Pending>>,
     sas: Mutex<HashMap<String, Sa>>,
     established: std::sync::atomic::AtomicU64,
+    /// NTLM challenges sent and not yet answered, by opaque.
+    ntlm_pending: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    /// Fault: every `rspauth` is wrong.
+    bad_rspauth: bool,
 }
 
 impl std::fmt::Debug for DskServer {
@@ -140,6 +205,141 @@ impl DskServer {
             pending: Mutex::new(HashMap::new()),
             sas: Mutex::new(HashMap::new()),
             established: std::sync::atomic::AtomicU64::new(0),
+            ntlm_pending: Mutex::new(HashMap::new()),
+            bad_rspauth: false,
+        })
+    }
+
+    /// Makes every answer's `rspauth` wrong (the `bad_rspauth` fault).
+    pub fn with_bad_rspauth(mut self, on: bool) -> Self {
+        self.bad_rspauth = on;
+        self
+    }
+
+    /// Keeps a new SA, sweeping expired ones now and then.
+    fn insert_sa(&self, opaque: &str, sa: Sa, now: Instant) {
+        let n = self
+            .established
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut sas) = self.sas.lock() {
+            if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                sas.retain(|_, s| s.expires_at > now);
+            }
+            sas.insert(opaque.to_owned(), sa);
+        }
+    }
+
+    /// One connectionless NTLM leg ([MS-SIPAE] 3.3.5.1, [MS-NLMP] 3.1.5.1
+    /// connectionless): `gssapi-data` empty and no opaque asks for a
+    /// CHALLENGE_MESSAGE; with the opaque of that challenge it carries the
+    /// AUTHENTICATE_MESSAGE, checked against the directory's password.
+    pub(super) fn ntlm_leg(
+        &self,
+        creds: &AuthValue,
+        realm: &str,
+        targetname: &str,
+        directory: &crate::directory::Directory,
+        sip_domain: &str,
+        from_user: &str,
+    ) -> NtlmLeg {
+        let now = clock::now();
+        let token = match creds
+            .gssapi_data()
+            .map(|g| base64::engine::general_purpose::STANDARD.decode(g))
+        {
+            Some(Ok(t)) if t.len() <= MAX_TOKEN => t,
+            Some(Ok(_)) => return NtlmLeg::Failed("oversized gssapi-data".into()),
+            Some(Err(_)) => return NtlmLeg::Failed("gssapi-data is not base64".into()),
+            None => return NtlmLeg::Failed("no gssapi-data".into()),
+        };
+        let opaque = creds.opaque().filter(|o| !o.is_empty());
+        let Some(opaque) = opaque else {
+            if !token.is_empty() {
+                // 3.3.5.1: connectionless NTLM starts at the CHALLENGE; a
+                // NEGOTIATE_MESSAGE is not expected.
+                return NtlmLeg::Failed("first NTLM leg must carry no token".into());
+            }
+            let opaque = random_hex8();
+            let domain = directory.ntlm_domain();
+            let computer = targetname
+                .split('.')
+                .next()
+                .unwrap_or(targetname)
+                .to_ascii_uppercase();
+            let mut info = AvPairs::default()
+                .with_name(av_id::NB_DOMAIN_NAME, domain)
+                .with_name(av_id::NB_COMPUTER_NAME, &computer)
+                .with_name(av_id::DNS_DOMAIN_NAME, sip_domain)
+                .with_name(av_id::DNS_COMPUTER_NAME, targetname);
+            info.set(
+                av_id::TIMESTAMP,
+                ntlm::filetime(clock::wall()).to_le_bytes().to_vec(),
+            );
+            let message = ChallengeMessage {
+                flags: ntlm::flags::SIPAE_CHALLENGE,
+                target_name: domain.to_owned(),
+                server_challenge: rand::rng().random(),
+                target_info: info.to_bytes(),
+                version: None,
+            };
+            let Ok(bytes) = message.to_bytes() else {
+                return NtlmLeg::Failed("challenge could not be built".into());
+            };
+            if let Ok(mut p) = self.ntlm_pending.lock() {
+                if p.len() >= MAX_PENDING {
+                    p.retain(|_, (_, t)| now.duration_since(*t) < PENDING_TTL);
+                }
+                if p.len() < MAX_PENDING {
+                    p.insert(opaque.clone(), (bytes.clone(), now));
+                }
+            }
+            let challenge = AuthValue::new(ntlm::SCHEME)
+                .with("opaque", opaque.as_str())
+                .with(
+                    "gssapi-data",
+                    base64::engine::general_purpose::STANDARD.encode(&bytes),
+                )
+                .with("targetname", targetname)
+                .with("realm", realm)
+                .with("version", "4");
+            return NtlmLeg::Challenge(challenge);
+        };
+        let pending = self
+            .ntlm_pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(opaque));
+        let Some((challenge, _)) = pending else {
+            return NtlmLeg::Failed("no NTLM challenge outstanding for this opaque".into());
+        };
+        let mut found = None;
+        let accepted = ntlm::accept(&challenge, &token, |user, domain| {
+            let u = directory.by_ntlm(user, domain)?;
+            let password = directory.password(u.index);
+            found = Some(u);
+            Some(password)
+        });
+        let (accepted, user) = match (accepted, found) {
+            (Ok(a), Some(u)) => (a, u),
+            (Err(e), _) => return NtlmLeg::Failed(e.to_string()),
+            (Ok(_), None) => return NtlmLeg::Failed("unknown user".into()),
+        };
+        if !user.sip_address.eq_ignore_ascii_case(from_user) {
+            return NtlmLeg::WrongUser;
+        }
+        let sa = Sa {
+            keys: Keys::Ntlm(accepted.session),
+            identities: vec![user.sip_address],
+            expires_at: now + self.sa_lifetime,
+            window: ReplayWindow::default(),
+            snum: 0,
+            realm: realm.to_owned(),
+            targetname: targetname.to_owned(),
+            version: 4,
+        };
+        self.insert_sa(opaque, sa, now);
+        NtlmLeg::Established(Authenticated {
+            opaque: opaque.to_owned(),
         })
     }
 
@@ -220,15 +420,7 @@ impl DskServer {
         }
         match self.establish(&pending.conn, realm, targetname, now) {
             Ok(sa) => {
-                let n = self
-                    .established
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Ok(mut sas) = self.sas.lock() {
-                    if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
-                        sas.retain(|_, s| s.expires_at > now);
-                    }
-                    sas.insert(opaque.clone(), sa);
-                }
+                self.insert_sa(&opaque, sa, now);
                 Leg::Done(challenge(&opaque, out).to_value())
             }
             Err(why) => Leg::Failed(why, None),
@@ -268,7 +460,7 @@ impl DskServer {
             .map(|t| Duration::from_secs(t).saturating_sub(clock::wall()))
             .unwrap_or(Duration::ZERO);
         Ok(Sa {
-            keys,
+            keys: Keys::Dsk(keys),
             identities,
             expires_at: now + self.sa_lifetime.min(cert_left),
             window: ReplayWindow::default(),
@@ -288,8 +480,8 @@ impl DskServer {
         creds: &AuthValue,
         user: &str,
     ) -> Result<Authenticated, Refusal> {
-        let signed =
-            Signed::from_credentials(creds).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let signed = Signed::from_credentials_of(&creds.scheme, creds)
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
         let cnum = signed
             .number()
             .map_err(|e| Refusal::Malformed(e.to_string()))?;
@@ -298,6 +490,9 @@ impl DskServer {
         let Some(sa) = sas.get_mut(&signed.opaque) else {
             return Err(Refusal::NoSa("unknown"));
         };
+        if !sa.keys.scheme().eq_ignore_ascii_case(&creds.scheme) {
+            return Err(Refusal::NoSa("unknown"));
+        }
         if sa.expires_at <= now {
             sas.remove(&signed.opaque);
             return Err(Refusal::NoSa("expired"));
@@ -305,7 +500,7 @@ impl DskServer {
         let text = signature_string(
             req,
             &SignParams {
-                scheme: tlsdsk::SCHEME,
+                scheme: sa.keys.scheme(),
                 rand: &signed.rand,
                 num: &signed.num,
                 realm: &sa.realm,
@@ -314,7 +509,7 @@ impl DskServer {
             },
         )
         .map_err(|e| Refusal::Malformed(e.to_string()))?;
-        if !sa.keys.verify(Side::Client, &text, &signed.signature) {
+        if !sa.keys.verify(cnum, &text, &signed.signature) {
             return Err(Refusal::BadSignature);
         }
         if sa.window.accept(cnum).is_err() {
@@ -340,10 +535,11 @@ impl DskServer {
         sa.snum = sa.snum.wrapping_add(1);
         let srand = random_hex8();
         let snum = sa.snum.to_string();
+        let scheme = sa.keys.scheme();
         let Ok(text) = signature_string(
             answer,
             &SignParams {
-                scheme: tlsdsk::SCHEME,
+                scheme,
                 rand: &srand,
                 num: &snum,
                 realm: &sa.realm,
@@ -353,16 +549,22 @@ impl DskServer {
         ) else {
             return;
         };
+        let mut signature = sa.keys.sign(sa.snum, &text);
+        if self.bad_rspauth {
+            // Still hex of the right length, no longer the signature.
+            let first = if signature.starts_with('0') { "1" } else { "0" };
+            signature.replace_range(..1, first);
+        }
         let info = Signed {
             opaque: auth.opaque.clone(),
             realm: sa.realm.clone(),
             targetname: sa.targetname.clone(),
             rand: srand,
             num: snum,
-            signature: sa.keys.sign(Side::Server, &text),
+            signature,
             version: Some(sa.version),
         };
-        let _ = answer.push_header("Authentication-Info", &info.to_info().to_string());
+        let _ = answer.push_header("Authentication-Info", &info.to_info_of(scheme).to_string());
     }
 
     /// Security associations held (live or not yet swept).

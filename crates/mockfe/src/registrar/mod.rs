@@ -14,11 +14,16 @@
 //! TLS-DSK as a pool runs it ([`dsk`]): the 401 offers NTLM, Kerberos and
 //! TLS-DSK, the phone tunnels a TLS 1.2 handshake with its user certificate
 //! in `gssapi-data`, and from then on every request and answer is signed.
+//! The default mode also accepts [MS-SIPAE] NTLM (a pool's CX700 phones
+//! use it), through the same SA table; `auth = "ntlm"` offers NTLM alone.
 //! With `auth = "certificate"` a phone whose verified TLS client
 //! certificate names its From URI is authenticated at once, as a standard
-//! registrar does; any other REGISTER gets the 401.
+//! registrar does; any other REGISTER gets the 401. `auth = "digest"`
+//! challenges with RFC 3261 Digest against the directory's passwords
+//! ([`digest`]).
 
 mod answer;
+pub mod digest;
 pub mod dsk;
 mod table;
 #[cfg(test)]
@@ -74,6 +79,9 @@ pub struct RegistrarCtx {
     /// The TLS-DSK security associations; `None` leaves TLS-DSK
     /// unanswered (every REGISTER is challenged) in `auth = "tls-dsk"`.
     pub dsk: Option<Arc<dsk::DskServer>>,
+    /// The Digest nonces of `auth = "digest"`; `None` leaves every
+    /// REGISTER challenged there.
+    pub digest: Option<Arc<digest::DigestServer>>,
 }
 
 impl RegistrarCtx {

@@ -183,6 +183,10 @@ async fn pool(
             dsk: Some(Arc::new(
                 dsk::DskServer::new(ca(), config.sa_lifetime).unwrap(),
             )),
+            digest: Some(Arc::new(super::digest::DigestServer::new(
+                phonestorm_proto::sip::digest::Algorithm::Md5,
+                config.nonce_lifetime,
+            ))),
         });
         tokio::spawn(serve(
             tls,

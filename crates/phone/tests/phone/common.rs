@@ -39,7 +39,8 @@ pub(crate) fn config(mock: &Running) -> PhoneConfig {
 }
 
 /// The phone of the mock's user `n` (extension `5000n` style: the last
-/// five digits of 14255550000 + n), typing `pin`.
+/// five digits of 14255550000 + n), typing `pin`, knowing the mock's
+/// password for it.
 pub(crate) fn phone(n: u32, pin: &str) -> Identity {
     let number = (14_255_550_000u64 + u64::from(n)).to_string();
     let ext = &number[number.len() - 5..];
@@ -50,6 +51,7 @@ pub(crate) fn phone(n: u32, pin: &str) -> Identity {
             sip_uri: None,
             number: ext.into(),
             pin: pin.into(),
+            password: format!("Storm-{n}!").into(),
         },
         Ipv4Addr::LOCALHOST,
     )

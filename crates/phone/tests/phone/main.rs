@@ -13,6 +13,7 @@
 mod common;
 mod failures;
 mod hold;
+mod ntlm;
 mod proof;
 mod relay;
 mod signin;

@@ -128,6 +128,9 @@ pub mod av_id {
     pub const CHANNEL_BINDINGS: u16 = 10;
 }
 
+/// The scheme token [MS-SIPAE] 2.2 writes NTLM's SIP headers with.
+pub const SCHEME: &str = "NTLM";
+
 /// `MsvAvFlags` bit: "the client is providing message integrity in the MIC
 /// field" ([MS-NLMP] 2.2.2.1).
 pub const AV_FLAG_MIC_PRESENT: u32 = 0x0000_0002;

@@ -323,17 +323,28 @@ impl Signed {
     /// Reads a client's signed `Authorization` (`crand`, `cnum`,
     /// `response`).
     pub fn from_credentials(c: &Credentials) -> Result<Self> {
-        Self::read(c, "crand", "cnum", "response")
+        Self::from_credentials_of(SCHEME, c)
     }
 
     /// Reads a server's `Authentication-Info` (`srand`, `snum`, `rspauth`).
     pub fn from_info(c: &AuthValue) -> Result<Self> {
-        Self::read(c, "srand", "snum", "rspauth")
+        Self::from_info_of(SCHEME, c)
     }
 
-    fn read(c: &AuthValue, rand: &str, num: &str, sig: &str) -> Result<Self> {
-        if !c.is_scheme(SCHEME) {
-            return Err(Error::invalid(WHAT, "not TLS-DSK"));
+    /// As [`Signed::from_credentials`] for another [MS-SIPAE] scheme
+    /// (`NTLM`): 3.2.5.1 gives every scheme the same signed parameters.
+    pub fn from_credentials_of(scheme: &str, c: &Credentials) -> Result<Self> {
+        Self::read(scheme, c, "crand", "cnum", "response")
+    }
+
+    /// As [`Signed::from_info`] for another [MS-SIPAE] scheme (`NTLM`).
+    pub fn from_info_of(scheme: &str, c: &AuthValue) -> Result<Self> {
+        Self::read(scheme, c, "srand", "snum", "rspauth")
+    }
+
+    fn read(scheme: &str, c: &AuthValue, rand: &str, num: &str, sig: &str) -> Result<Self> {
+        if !c.is_scheme(scheme) {
+            return Err(Error::invalid(WHAT, format!("not {scheme}")));
         }
         let get = |n: &str| {
             c.param(n)
@@ -354,7 +365,12 @@ impl Signed {
     /// `Authorization: TLS-DSK qop="auth", opaque, realm, targetname,
     /// crand, cnum, response` as the issue lists them.
     pub fn to_credentials(&self) -> Credentials {
-        AuthValue::new(SCHEME)
+        self.to_credentials_of(SCHEME)
+    }
+
+    /// As [`Signed::to_credentials`] under another [MS-SIPAE] scheme.
+    pub fn to_credentials_of(&self, scheme: &str) -> Credentials {
+        AuthValue::new(scheme)
             .with("qop", QOP)
             .with("opaque", self.opaque.as_str())
             .with("realm", self.realm.as_str())
@@ -368,7 +384,12 @@ impl Signed {
     /// rspauth, targetname, realm, version` in the order of the [MS-OCPSTN]
     /// 4.7.2.1 example.
     pub fn to_info(&self) -> AuthValue {
-        let mut v = AuthValue::new(SCHEME)
+        self.to_info_of(SCHEME)
+    }
+
+    /// As [`Signed::to_info`] under another [MS-SIPAE] scheme.
+    pub fn to_info_of(&self, scheme: &str) -> AuthValue {
+        let mut v = AuthValue::new(scheme)
             .with("qop", QOP)
             .with("opaque", self.opaque.as_str())
             .with("srand", self.rand.as_str())

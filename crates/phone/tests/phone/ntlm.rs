@@ -1,0 +1,363 @@
+//! NTLM and Digest sign-in against the mock registrar: the connectionless
+//! [MS-SIPAE] NTLM legs, signed refreshes and sign-out, the refusals (a
+//! wrong password, a tampered signature, a replayed cnum, a registrar
+//! whose rspauth is wrong) and RFC 3261 Digest, each recorded with its
+//! reason on both sides.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use phonestorm_mockfe::{DigestAlgorithm, MockConfig, RegistrarAuth};
+use phonestorm_phone::{
+    AuthMode, Direction, DskFault, FailureKind, Identity, Model, Outcome, PhoneOutcome, Recorder,
+    Stage, StageEvent,
+};
+
+use crate::common::{Collect, config, mock, phone, run};
+
+fn metric(mock: &phonestorm_mockfe::Running, prefix: &str) -> u64 {
+    let m = String::from_utf8(mock.metrics.render()).unwrap();
+    m.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn answers(mock: &phonestorm_mockfe::Running, status: u16) -> u64 {
+    metric(
+        mock,
+        &format!(r#"phonestorm_mock_answers_total{{outcome="{status}",service="registrar"}}"#),
+    )
+}
+
+fn rejections(mock: &phonestorm_mockfe::Running, reason: &str) -> u64 {
+    metric(
+        mock,
+        &format!(
+            r#"phonestorm_mock_auth_rejections_total{{reason="{reason}",service="registrar"}}"#
+        ),
+    )
+}
+
+fn signins(mock: &phonestorm_mockfe::Running, scheme: &str) -> u64 {
+    metric(
+        mock,
+        &format!(r#"phonestorm_mock_auth_signins_total{{scheme="{scheme}",service="registrar"}}"#),
+    )
+}
+
+fn register_failure(rec: &Collect) -> phonestorm_phone::Failure {
+    rec.events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.outcome {
+            Outcome::Failed(f) if e.stage == Stage::Register => Some(f),
+            _ => None,
+        })
+        .expect("a failed register attempt")
+}
+
+/// A CX700 ("Tanjay") of the mock's user `n`: it knows its SIP address,
+/// as a CX700 user types it at sign-in.
+fn tanjay(n: u32) -> Identity {
+    let mut id = phone(n, "13579");
+    id.model = Model::Cx700;
+    id.user.sip_uri = Some(format!("sip:user{n}@contoso.com").into());
+    id
+}
+
+#[derive(Default)]
+struct Trace {
+    inner: Collect,
+    wire: Mutex<Vec<(Direction, String)>>,
+}
+
+impl Recorder for Trace {
+    fn record(&self, event: StageEvent) {
+        self.inner.record(event);
+    }
+    fn tracing(&self) -> bool {
+        true
+    }
+    fn wire(&self, _phone: u32, stage: Stage, direction: Direction, text: &str) {
+        if stage == Stage::Register {
+            self.wire.lock().unwrap().push((direction, text.to_owned()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn cx700_signs_in_with_ntlm_legs_in_auto_mode() {
+    // Default mock (tls-dsk mode: the 401 offers NTLM, Kerberos, TLS-DSK);
+    // a CX700 in "auto" picks NTLM, skips the web ticket and certificate.
+    let mock = mock(MockConfig::default()).await;
+    let cfg = config(&mock);
+    let rec = Trace::default();
+    let shared = phonestorm_phone::Shared::new(&cfg).unwrap();
+    let id = tanjay(31);
+    let r = tokio::time::timeout(
+        crate::common::PATIENCE,
+        phonestorm_phone::bootstrap(
+            &id,
+            &cfg,
+            &shared,
+            tokio::time::Instant::now(),
+            &rec,
+            &phonestorm_phone::Open,
+            tokio_util::sync::CancellationToken::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.outcome,
+        PhoneOutcome::SignedIn,
+        "{:#?}",
+        rec.inner.events()
+    );
+    let events = rec.inner.events();
+    for stage in [Stage::WebTicket, Stage::Certificate] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.stage == stage && e.outcome == Outcome::Skipped),
+            "{stage:?} skipped"
+        );
+    }
+    let wire = rec.wire.lock().unwrap().clone();
+    let sent: Vec<&String> = wire
+        .iter()
+        .filter(|(d, _)| *d == Direction::Sent)
+        .map(|(_, t)| t)
+        .collect();
+    let received: Vec<&String> = wire
+        .iter()
+        .filter(|(d, _)| *d == Direction::Received)
+        .map(|(_, t)| t)
+        .collect();
+    // REGISTER -> 401 (offers); REGISTER gssapi-data="" -> 401 with the
+    // CHALLENGE_MESSAGE and opaque; REGISTER with the AUTHENTICATE_MESSAGE
+    // -> 200 signed.
+    assert_eq!(sent.len(), 3, "{wire:#?}");
+    assert!(!sent[0].contains("Authorization"));
+    assert!(received[0].contains("NTLM realm="));
+    assert!(
+        sent[1].contains(r#"Authorization: NTLM qop="auth""#)
+            && sent[1].contains(r#"gssapi-data="""#),
+        "{}",
+        sent[1]
+    );
+    assert!(received[1].starts_with("SIP/2.0 401") && received[1].contains("opaque="));
+    assert!(sent[2].contains("opaque=") && sent[2].contains("gssapi-data=\"TlRMTVNTUAAD"));
+    assert!(received[2].starts_with("SIP/2.0 200"));
+    assert!(received[2].contains("Authentication-Info: NTLM") && received[2].contains("rspauth="));
+    // The password never shows in the trace.
+    assert!(!wire.iter().any(|(_, t)| t.contains("Storm-31!")));
+    assert_eq!(signins(&mock, "ntlm"), 1);
+    assert_eq!(signins(&mock, "tls-dsk"), 0);
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn ntlm_refreshes_and_sign_out_are_signed_both_ways() {
+    let mut mcfg = MockConfig::default();
+    mcfg.registrar.auth = RegistrarAuth::Ntlm;
+    mcfg.registrar.default_expires = Duration::from_secs(2);
+    mcfg.registrar.min_expires = Duration::from_secs(1);
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.auth.mode = AuthMode::Ntlm;
+    cfg.hold = Duration::from_millis(3500);
+    let rec = Collect::default();
+    let mut id = phone(32, "13579");
+    id.user.sip_uri = Some("sip:user32@contoso.com".into());
+    let r = run(&id, &cfg, &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    assert_eq!(*rec.signed_out.lock().unwrap(), vec![32]);
+    // Sign-in, at least one signed refresh, signed sign-out, one SA.
+    assert!(answers(&mock, 200) >= 3, "{}", answers(&mock, 200));
+    assert_eq!(answers(&mock, 401), 2, "one NTLM exchange only");
+    assert_eq!(signins(&mock, "ntlm"), 1);
+    for reason in [
+        "bad_signature",
+        "replayed_cnum",
+        "sa_expired",
+        "ntlm_handshake",
+    ] {
+        assert_eq!(rejections(&mock, reason), 0, "{reason}");
+    }
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn ntlm_wrong_password_is_refused() {
+    let mock = mock(MockConfig::default()).await;
+    let mut cfg = config(&mock);
+    cfg.stage_mut(Stage::Register).retry.attempts = 1;
+    let mut id = tanjay(33);
+    id.user.password = "not-the-password".into();
+    let rec = Collect::default();
+    let r = run(&id, &cfg, &rec).await;
+    assert!(
+        matches!(r.outcome, PhoneOutcome::Failed { .. }),
+        "{:?}",
+        r.outcome
+    );
+    let f = register_failure(&rec);
+    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
+    assert!(
+        f.detail.contains("sip 401") && f.detail.contains("password"),
+        "{f:?}"
+    );
+    assert_eq!(rejections(&mock, "ntlm_handshake"), 1);
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn ntlm_tampered_signature_is_refused() {
+    let mut mcfg = MockConfig::default();
+    mcfg.registrar.default_expires = Duration::from_secs(2);
+    mcfg.registrar.min_expires = Duration::from_secs(1);
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.auth.fault = Some(DskFault::TamperSignature);
+    cfg.hold = Duration::from_secs(30);
+    let rec = Collect::default();
+    let r = run(&tanjay(34), &cfg, &rec).await;
+    // The sign-in is the AUTHENTICATE leg (not signed by the phone); the
+    // first signed request, the refresh, carries the tampered response.
+    let PhoneOutcome::Lost(f) = r.outcome else {
+        panic!("expected a lost registration, got {:?}", r.outcome);
+    };
+    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
+    assert!(
+        f.detail.contains("sip 403") && f.detail.contains("signature"),
+        "{f:?}"
+    );
+    assert_eq!(rejections(&mock, "bad_signature"), 1);
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn ntlm_replayed_cnum_is_refused() {
+    let mut mcfg = MockConfig::default();
+    mcfg.registrar.default_expires = Duration::from_secs(2);
+    mcfg.registrar.min_expires = Duration::from_secs(1);
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.auth.fault = Some(DskFault::ReplayCnum);
+    cfg.hold = Duration::from_secs(30);
+    let rec = Collect::default();
+    let r = run(&tanjay(35), &cfg, &rec).await;
+    // First refresh: cnum 1 (accepted); the second reuses cnum 1.
+    let PhoneOutcome::Lost(f) = r.outcome else {
+        panic!("expected a lost registration, got {:?}", r.outcome);
+    };
+    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
+    assert!(
+        f.detail.contains("sip 403") && f.detail.contains("cnum"),
+        "{f:?}"
+    );
+    assert_eq!(rejections(&mock, "replayed_cnum"), 1);
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_rspauth_is_refused_for_ntlm_and_tls_dsk() {
+    let mut mcfg = MockConfig::default();
+    mcfg.registrar.bad_rspauth = true;
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.stage_mut(Stage::Register).retry.attempts = 1;
+    for (n, id) in [(36, tanjay(36)), (37, phone(37, "13579"))] {
+        let rec = Collect::default();
+        let r = run(&id, &cfg, &rec).await;
+        assert!(
+            matches!(r.outcome, PhoneOutcome::Failed { .. }),
+            "{n}: {:?}",
+            r.outcome
+        );
+        let f = register_failure(&rec);
+        assert_eq!(f.kind, FailureKind::BadRspauth, "{n}: {f:?}");
+        assert!(f.detail.contains("rspauth"), "{f:?}");
+    }
+    // Both schemes did authenticate: the refusal was the phone's.
+    assert_eq!(signins(&mock, "ntlm"), 1);
+    assert_eq!(signins(&mock, "tls-dsk"), 1);
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn digest_signs_in_refreshes_and_signs_out() {
+    for algorithm in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
+        let mut mcfg = MockConfig::default();
+        mcfg.registrar.auth = RegistrarAuth::Digest;
+        mcfg.registrar.digest_algorithm = algorithm;
+        mcfg.registrar.default_expires = Duration::from_secs(2);
+        mcfg.registrar.min_expires = Duration::from_secs(1);
+        let mock = mock(mcfg).await;
+        let mut cfg = config(&mock);
+        cfg.auth.mode = AuthMode::Digest;
+        cfg.hold = Duration::from_millis(3500);
+        let rec = Collect::default();
+        let r = run(&phone(38, "13579"), &cfg, &rec).await;
+        assert_eq!(
+            r.outcome,
+            PhoneOutcome::SignedIn,
+            "{algorithm:?}: {:#?}",
+            rec.events()
+        );
+        assert_eq!(*rec.signed_out.lock().unwrap(), vec![38]);
+        // One challenge; the refreshes and the sign-out reuse the nonce
+        // with a rising nc.
+        assert_eq!(answers(&mock, 401), 1, "{algorithm:?}");
+        assert!(answers(&mock, 200) >= 3, "{}", answers(&mock, 200));
+        assert_eq!(signins(&mock, "digest"), 1);
+        assert_eq!(rejections(&mock, "replayed_nc"), 0);
+        mock.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn digest_stale_nonce_is_renewed() {
+    let mut mcfg = MockConfig::default();
+    mcfg.registrar.auth = RegistrarAuth::Digest;
+    mcfg.registrar.default_expires = Duration::from_secs(2);
+    mcfg.registrar.min_expires = Duration::from_secs(1);
+    mcfg.registrar.nonce_lifetime = Duration::from_secs(1);
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.auth.mode = AuthMode::Digest;
+    cfg.hold = Duration::from_millis(3500);
+    let rec = Collect::default();
+    let r = run(&phone(39, "13579"), &cfg, &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    assert!(rejections(&mock, "digest_stale") >= 1);
+    assert!(signins(&mock, "digest") >= 2);
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn digest_wrong_password_is_refused() {
+    let mut mcfg = MockConfig::default();
+    mcfg.registrar.auth = RegistrarAuth::Digest;
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.auth.mode = AuthMode::Digest;
+    cfg.stage_mut(Stage::Register).retry.attempts = 1;
+    let mut id = phone(40, "13579");
+    id.user.password = "wrong".into();
+    let rec = Collect::default();
+    let r = run(&id, &cfg, &rec).await;
+    assert!(
+        matches!(r.outcome, PhoneOutcome::Failed { .. }),
+        "{:?}",
+        r.outcome
+    );
+    let f = register_failure(&rec);
+    assert_eq!(f.kind, FailureKind::AuthRejected, "{f:?}");
+    assert!(f.detail.contains("digest credentials refused"), "{f:?}");
+    assert_eq!(rejections(&mock, "digest_response"), 1);
+    mock.shutdown().await;
+}
