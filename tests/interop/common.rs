@@ -232,6 +232,22 @@ impl Proc {
         );
     }
 
+    /// Whether it is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for it to exit by itself, for at most `bound`; `None` if it
+    /// is still running then (the guard kills it when dropped).
+    pub(crate) fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(bound, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
     /// What it printed so far.
     pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
