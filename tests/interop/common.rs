@@ -9,7 +9,7 @@
 //! It does not configure any peer: each peer's module fills its own
 //! template from `tests/interop/<peer>/`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -63,8 +63,9 @@ pub(crate) fn peer(name: &str, package: &str) -> Option<PathBuf> {
 /// prints `SKIPPED <peer>: <why>` and returns `None`.
 pub(crate) fn skip_or_fail<T>(peer: &str, why: &str) -> Option<T> {
     if skip_allowed() {
-        eprintln!("SKIPPED {peer}: {why}");
-        println!("SKIPPED {peer}: {why}");
+        // Straight to stderr, past libtest's capture of print!: a passing
+        // test's captured output is never shown, and a skip must be seen.
+        let _ = writeln!(std::io::stderr(), "SKIPPED {peer}: {why}");
         return None;
     }
     panic!("{peer}: {why} (set PHONESTORM_SKIP_INTEROP=1 to skip)");
