@@ -9,7 +9,7 @@
 //! It does not configure any peer: each peer's module fills its own
 //! template from `tests/interop/<peer>/`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -63,8 +63,9 @@ pub(crate) fn peer(name: &str, package: &str) -> Option<PathBuf> {
 /// prints `SKIPPED <peer>: <why>` and returns `None`.
 pub(crate) fn skip_or_fail<T>(peer: &str, why: &str) -> Option<T> {
     if skip_allowed() {
-        eprintln!("SKIPPED {peer}: {why}");
-        println!("SKIPPED {peer}: {why}");
+        // Straight to stderr, past libtest's capture of print!: a passing
+        // test's captured output is never shown, and a skip must be seen.
+        let _ = writeln!(std::io::stderr(), "SKIPPED {peer}: {why}");
         return None;
     }
     panic!("{peer}: {why} (set PHONESTORM_SKIP_INTEROP=1 to skip)");
@@ -230,6 +231,22 @@ impl Proc {
             self.name,
             self.output()
         );
+    }
+
+    /// Whether it is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for it to exit by itself, for at most `bound`; `None` if it
+    /// is still running then (the guard kills it when dropped).
+    pub(crate) fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(bound, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
     }
 
     /// What it printed so far.

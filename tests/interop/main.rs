@@ -15,8 +15,12 @@
 )]
 
 mod common;
+// The dashboard's queries, read as crates/metrics' dashboard test reads them.
+#[path = "../../crates/metrics/tests/metrics/queries.rs"]
+mod dashboard_queries;
 mod dhcp;
 mod dns;
 mod https;
+mod prometheus;
 mod sip;
 mod sip_support;

@@ -11,6 +11,7 @@ use phonestorm_mockfe::metrics as mock;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{page, served_harness};
+use crate::queries;
 
 const DASHBOARD: &str = include_str!("../../../../dashboards/phonestorm.json");
 
@@ -26,22 +27,6 @@ const MOCK_NAMES: &[&str] = &[
 ];
 const MOCK_HISTOGRAMS: &[&str] = &[mock::QUEUE_SECONDS, mock::SERVICE_SECONDS];
 
-/// Every `expr` in the dashboard (panels, rows' panels, variables).
-fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                match (k.as_str(), x) {
-                    ("expr" | "definition", serde_json::Value::String(s)) => out.push(s.clone()),
-                    _ => exprs(x, out),
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| exprs(x, out)),
-        _ => {}
-    }
-}
-
 /// The metric names a PromQL expression names: identifiers starting
 /// `phonestorm_` (functions, labels and keywords never do).
 fn metric_names(expr: &str) -> BTreeSet<String> {
@@ -53,9 +38,15 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 fn dashboard_names() -> BTreeSet<String> {
     let d: serde_json::Value = serde_json::from_str(DASHBOARD).unwrap();
-    let mut all = Vec::new();
-    exprs(&d, &mut all);
+    let all = queries::all_exprs(&d);
     assert!(all.len() >= 30, "only {} queries", all.len());
+    // The shared walk finds every query the file holds: as many panel
+    // queries as `"expr"` keys in the text.
+    assert_eq!(
+        queries::panel_queries(&d).len(),
+        DASHBOARD.matches("\"expr\":").count(),
+        "a panel query the walk over panels and rows missed"
+    );
     let mut names = BTreeSet::new();
     for e in &all {
         let n = metric_names(e);

@@ -13,3 +13,4 @@
 mod common;
 mod dashboard;
 mod promtool;
+mod queries;
