@@ -106,9 +106,18 @@ fn main() {
         "RSA-2048 PKCS#1 verify          {:>9.1}  3; 2",
         us(verify_pkcs1)
     );
-    println!("RSA-2048 PSS verify             {:>9.1}  3; 2", us(verify_pss));
-    println!("RSA-2048 PSS sign               {:>9.1}  2; 1", us(sign_pss));
-    println!("RSA-2048 PKCS#1 sign            {:>9.1}  1; 1", us(sign_pkcs1));
+    println!(
+        "RSA-2048 PSS verify             {:>9.1}  3; 2",
+        us(verify_pss)
+    );
+    println!(
+        "RSA-2048 PSS sign               {:>9.1}  2; 1",
+        us(sign_pss)
+    );
+    println!(
+        "RSA-2048 PKCS#1 sign            {:>9.1}  1; 1",
+        us(sign_pkcs1)
+    );
     println!("floor per sign-in, TLS-DSK      {:>9.1}", us(floor));
     println!(
         "floor per sign-in, certificate  {:>9.1}",
