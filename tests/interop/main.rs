@@ -19,4 +19,3 @@ mod dhcp;
 mod dns;
 mod https;
 mod sip;
-mod sip_support;
