@@ -60,6 +60,21 @@ impl std::fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
+/// Binds `--metrics-listen` when it was given (`run` and `mock` alike),
+/// before any costly preparation, so a taken or foreign address is said
+/// at once as a [`Usage`] error.
+pub(crate) async fn bind_metrics(
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<tokio::net::TcpListener>, Usage> {
+    match addr {
+        Some(addr) => phonestorm_metrics::serve::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|e| Usage(format!("--metrics-listen: {e}"))),
+        None => Ok(None),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

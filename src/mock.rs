@@ -58,14 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let listener = match args.metrics_listen {
-            Some(addr) => Some(
-                phonestorm_metrics::serve::bind(addr)
-                    .await
-                    .map_err(|e| Usage(format!("--metrics-listen: {e}")))?,
-            ),
-            None => None,
-        };
+        let listener = crate::bind_metrics(args.metrics_listen).await?;
         let mut mock = phonestorm_mockfe::start(cfg)
             .await
             .context("mock Front End")?;

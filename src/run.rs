@@ -143,14 +143,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         let stop = phonestorm_engine::run::stop_on_ctrl_c();
         // Bound before the costly preparation, so a taken or foreign
         // address is said at once (exit 2) rather than after the key pool.
-        let listener = match args.metrics_listen {
-            Some(addr) => Some(
-                phonestorm_metrics::serve::bind(addr)
-                    .await
-                    .map_err(|e| Usage(format!("--metrics-listen: {e}")))?,
-            ),
-            None => None,
-        };
+        let listener = crate::bind_metrics(args.metrics_listen).await?;
         let fleet = Fleet::prepare_with_progress(&scenario, key_progress(settings.progress))
             .await
             .map_err(|e| Usage(e.to_string()))?;

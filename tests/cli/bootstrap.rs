@@ -14,17 +14,7 @@ fn traces_every_stage_and_masks_the_pin() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for stage in [
-        "vlan",
-        "dhcp",
-        "ntp",
-        "dns",
-        "update",
-        "root_chain",
-        "web_ticket",
-        "certificate",
-        "register",
-    ] {
+    for stage in crate::STAGES {
         assert!(
             text.contains(&format!("] {stage:<11} ok in")),
             "{stage} not ok:\n{text}"

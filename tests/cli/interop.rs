@@ -4,45 +4,13 @@
 //! package `isc-dhcp-server`). Only syntax checks run; no DHCP server is
 //! started. (`netsh` output has no checker off Windows.)
 //!
-//! A missing checker fails the test under CI (see [`checker`]) and is
+//! A missing checker fails the test under CI (see [`optional_tool`]) and is
 //! skipped with a note elsewhere.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::phonestorm;
-
-/// Finds `name` on PATH or in the sbin directories Debian installs daemons
-/// into (often not on a normal user's PATH).
-fn find(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// The checker, or `None` when it is missing and not required. Under CI
-/// (`CI` set, as `.ci/run` runs) or with `PHONESTORM_REQUIRE_INTEROP=1` a
-/// missing checker fails the test with the package to install, so the
-/// check cannot quietly stop happening; elsewhere (a fresh machine with
-/// only the Rust toolchain) the test says it skipped and passes.
-/// `PHONESTORM_SKIP_INTEROP=1` skips in any case.
-fn checker(name: &str, package: &str) -> Option<PathBuf> {
-    if let Some(p) = find(name) {
-        return Some(p);
-    }
-    let env = |k: &str| std::env::var(k).ok();
-    let required = env("PHONESTORM_REQUIRE_INTEROP").as_deref() == Some("1") || env("CI").is_some();
-    if !required || env("PHONESTORM_SKIP_INTEROP").as_deref() == Some("1") {
-        eprintln!("SKIPPED: {name} not found (Debian package {package})");
-        return None;
-    }
-    panic!(
-        "{name} not found on PATH or in /usr/sbin: install the Debian package \
-         `{package}` (apt-get install -y {package}), or set PHONESTORM_SKIP_INTEROP=1"
-    );
-}
+use crate::{optional_tool, phonestorm};
 
 /// A file in the temp dir that is removed when dropped.
 struct TempFile(PathBuf);
@@ -98,7 +66,7 @@ fn check(program: &PathBuf, args: &[&str], file: &TempFile) -> (bool, String) {
 
 #[test]
 fn kea_dhcp4_accepts_the_kea_config() {
-    let Some(kea) = checker("kea-dhcp4", "kea-dhcp4-server") else {
+    let Some(kea) = optional_tool("kea-dhcp4", "kea-dhcp4-server") else {
         return;
     };
     let text = String::from_utf8(config("kea")).unwrap();
@@ -121,7 +89,7 @@ fn kea_dhcp4_accepts_the_kea_config() {
 
 #[test]
 fn dnsmasq_accepts_the_dnsmasq_config() {
-    let Some(dnsmasq) = checker("dnsmasq", "dnsmasq") else {
+    let Some(dnsmasq) = optional_tool("dnsmasq", "dnsmasq") else {
         return;
     };
     let text = config("dnsmasq");
@@ -138,7 +106,7 @@ fn dnsmasq_accepts_the_dnsmasq_config() {
 
 #[test]
 fn isc_dhcpd_accepts_the_isc_config() {
-    let Some(dhcpd) = checker("dhcpd", "isc-dhcp-server") else {
+    let Some(dhcpd) = optional_tool("dhcpd", "isc-dhcp-server") else {
         return;
     };
     let text = config("isc");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use phonestorm_metrics::names;
 
-use crate::phonestorm;
+use crate::{endpoints_line, optional_tool, phonestorm, take_report};
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml");
 
@@ -38,23 +38,8 @@ fn value(page: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// promtool, or `None` when it is missing and not required (see
-/// `interop.rs` for the rule).
-fn promtool() -> Option<&'static str> {
-    if Command::new("promtool").arg("--version").output().is_ok() {
-        return Some("promtool");
-    }
-    let env = |k: &str| std::env::var(k).ok();
-    let required = env("PHONESTORM_REQUIRE_INTEROP").as_deref() == Some("1") || env("CI").is_some();
-    if !required || env("PHONESTORM_SKIP_INTEROP").as_deref() == Some("1") {
-        eprintln!("SKIPPED: promtool not found (Debian package prometheus)");
-        return None;
-    }
-    panic!("promtool not found: apt-get install -y prometheus, or set PHONESTORM_SKIP_INTEROP=1");
-}
-
 /// `promtool check metrics` on `page`: passes, and says nothing.
-fn promtool_check(tool: &str, page: &str) {
+fn promtool_check(tool: &std::path::Path, page: &str) {
     let mut child = Command::new(tool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -152,17 +137,7 @@ fn run_serves_every_stage_and_promtool_passes() {
         assert!(tries < 480, "phones did not sign in:\n{page}");
         std::thread::sleep(Duration::from_millis(250));
     };
-    for stage in [
-        "vlan",
-        "dhcp",
-        "ntp",
-        "dns",
-        "update",
-        "root_chain",
-        "web_ticket",
-        "certificate",
-        "register",
-    ] {
+    for stage in crate::STAGES {
         let ok = value(
             &page,
             &format!(r#"phonestorm_stage_attempts_total{{outcome="ok",stage="{stage}"}}"#),
@@ -185,16 +160,14 @@ fn run_serves_every_stage_and_promtool_passes() {
     // The embedded mock's own series are on the same page.
     assert!(page.contains("# TYPE phonestorm_mock_queue_seconds histogram"));
     assert!(!page.contains(" summary\n"), "no summaries");
-    if let Some(tool) = promtool() {
-        promtool_check(tool, &page);
+    if let Some(tool) = optional_tool("promtool", "prometheus") {
+        promtool_check(&tool, &page);
     }
 
     // Stopped runs still report, with the harness's health.
     let status = stop(&mut child, "-INT");
     assert_eq!(status.code(), Some(1), "{status:?}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&report);
+    let r = take_report(&report);
     let h = &r["harness"];
     assert!(h["cores"].as_u64().unwrap() >= 1, "{h}");
     assert!(
@@ -243,19 +216,15 @@ fn mock_serves_its_metrics_where_asked() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ep: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let ep = endpoints_line(&mut child);
     assert_eq!(ep["metrics"], addr.to_string());
     let page = scrape(addr);
     assert!(
         page.contains("# TYPE phonestorm_mock_in_system gauge"),
         "{page}"
     );
-    if let Some(tool) = promtool() {
-        promtool_check(tool, &page);
+    if let Some(tool) = optional_tool("promtool", "prometheus") {
+        promtool_check(&tool, &page);
     }
     assert!(stop(&mut child, "-TERM").success());
 }

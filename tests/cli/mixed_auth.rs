@@ -4,7 +4,7 @@
 //! used; the CX700 share signs in with NTLM (no web ticket, no
 //! certificate), the rest with TLS-DSK.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -30,25 +30,15 @@ fn metric(page: &str, prefix: &str) -> u64 {
 fn cx700_share_signs_in_with_ntlm_and_the_rest_with_tls_dsk() {
     let dir = std::env::temp_dir().join(format!("phonestorm-mixed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_phonestorm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_phonestorm"))
         .args(["mock", "--tls-out"])
         .arg(dir.join("tls"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mock = Killed(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the mock prints its endpoints within 60 s");
-    let ep: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let mut mock = Killed(child);
+    let ep = crate::endpoints_line(&mut mock.0);
     let addr = |k: &str| -> std::net::SocketAddr { ep[k].as_str().unwrap().parse().unwrap() };
 
     // 12 phones, one in four a CX700 (the weights spread evenly).
@@ -97,8 +87,7 @@ ntp.enabled = false
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r = crate::take_report(&report);
     assert_eq!(r["phones"]["registered"], 12, "{r}");
     assert_eq!(r["stages"]["register"]["ok"], 12, "{r}");
     // From the report: the CX700s skipped the PIN web ticket and the

@@ -3,11 +3,10 @@
 //! Ctrl-C, and a broken configuration file refused with file, line and
 //! column and exit status 2.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::phonestorm;
+use crate::{endpoints_line, phonestorm};
 
 #[test]
 fn prints_endpoints_serves_and_stops_on_signal() {
@@ -28,11 +27,7 @@ fn prints_endpoints_serves_and_stops_on_signal() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ep: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let ep = endpoints_line(&mut child);
     for key in [
         "dhcp", "dns", "sntp", "http", "https", "sip_tls", "sip_tcp", "metrics",
     ] {

@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 use phonestorm_engine::report::Report;
 
-use crate::phonestorm;
+use crate::{optional_tool, phonestorm};
 
 /// A directory of its own for one test, removed when dropped.
 struct Dir(PathBuf);
@@ -422,29 +422,6 @@ fn html_report_has_its_charts_and_the_reports_numbers() {
     }
 }
 
-/// Finds `name` on PATH; `None` (skip) when it is missing and not required
-/// (see tests/cli/interop.rs: required under CI or with
-/// PHONESTORM_REQUIRE_INTEROP=1).
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Some(p) = std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let env = |k: &str| std::env::var(k).ok();
-    let required = env("PHONESTORM_REQUIRE_INTEROP").as_deref() == Some("1") || env("CI").is_some();
-    if !required || env("PHONESTORM_SKIP_INTEROP").as_deref() == Some("1") {
-        eprintln!("SKIPPED: {name} not found (Debian package {package})");
-        return None;
-    }
-    panic!(
-        "{name} not found on PATH: install the Debian package `{package}` \
-         (apt-get install -y {package}), or set PHONESTORM_SKIP_INTEROP=1"
-    );
-}
-
 /// Headless Chromium, isolated: a fresh profile, no network services.
 pub(crate) fn chromium_screenshot(chromium: &Path, page: &Path, png: &Path) {
     let profile = std::env::temp_dir().join(format!("phonestorm-chromium-{}", std::process::id()));
@@ -488,7 +465,7 @@ pub(crate) fn chromium_screenshot(chromium: &Path, page: &Path, png: &Path) {
 /// #1f77b4, and the second, #d62728) drawn in it.
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    let Some(chromium) = tool("chromium", "chromium") else {
+    let Some(chromium) = optional_tool("chromium", "chromium") else {
         return;
     };
     let o = outputs();

@@ -7,16 +7,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::phonestorm;
+use crate::{phonestorm, take_report};
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml");
-
-/// Reads a JSON report and removes the file.
-fn take_report(path: &std::path::Path) -> serde_json::Value {
-    let r = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let _ = std::fs::remove_file(path);
-    r
-}
 
 fn temp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("phonestorm-run-{}-{name}", std::process::id()))
@@ -42,17 +35,7 @@ fn smoke_signs_in_every_phone_through_every_stage() {
     assert_eq!(r["phones"]["scheduled"], 100);
     assert_eq!(r["phones"]["registered"], 100);
     assert_eq!(r["phones"]["failed"], 0);
-    for stage in [
-        "vlan",
-        "dhcp",
-        "ntp",
-        "dns",
-        "update",
-        "root_chain",
-        "web_ticket",
-        "certificate",
-        "register",
-    ] {
+    for stage in crate::STAGES {
         let s = &r["stages"][stage];
         assert_eq!(s["ok"], 100, "{stage}: {s}");
         assert_eq!(s["failed"], 0, "{stage}: {s}");

@@ -1,18 +1,19 @@
 //! What every interop test needs: finding a peer's binary (a missing peer
 //! fails the test unless `PHONESTORM_SKIP_INTEROP=1`, which prints
-//! `SKIPPED <peer>: <why>`), temp directories, a guard that starts a
-//! process, waits for it to be ready within a bound and kills it by process
-//! id when dropped, a network namespace with a veth pair (torn down on
-//! drop), the mock Front End as `phonestorm mock --tls-out DIR`, and
-//! `phonestorm run` with its JSON report.
+//! `SKIPPED <peer>: <why>`), temp directories, `{{name}}` templates, a
+//! guard that starts a process, waits for it to be ready within a bound
+//! and stops it by process id when dropped (SIGTERM, then SIGKILL), a
+//! network namespace with a veth pair (torn down on drop), the mock Front
+//! End as `phonestorm mock --tls-out DIR`, and `phonestorm run` with its
+//! JSON report. One way to do each of these, for every peer's module.
 //!
 //! It does not configure any peer: each peer's module fills its own
 //! template from `tests/interop/<peer>/`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 /// The phonestorm binary under test.
@@ -39,7 +40,7 @@ fn skip_allowed() -> bool {
 pub(crate) fn find(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
@@ -88,7 +89,7 @@ pub(crate) fn need_root(peer: &str) -> Option<()> {
 }
 
 /// A directory removed when dropped, kept (and named) when the test failed
-/// so its logs can be read.
+/// or `PHONESTORM_KEEP_INTEROP=1`, so its logs can be read.
 pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
@@ -111,7 +112,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking()
+            || std::env::var("PHONESTORM_KEEP_INTEROP").as_deref() == Ok("1")
+        {
             eprintln!("kept for inspection: {}", self.0.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -121,10 +124,10 @@ impl Drop for TempDir {
 
 /// Fills `{{name}}` placeholders; a placeholder left unfilled is a bug in
 /// the test, caught here rather than as a peer's puzzling parse error.
-pub(crate) fn fill(template: &str, values: &[(&str, String)]) -> String {
+pub(crate) fn fill<V: AsRef<str>>(template: &str, values: &[(&str, V)]) -> String {
     let mut out = template.to_owned();
     for (k, v) in values {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
+        out = out.replace(&format!("{{{{{k}}}}}"), v.as_ref());
     }
     if let Some(at) = out.find("{{") {
         panic!(
@@ -135,9 +138,15 @@ pub(crate) fn fill(template: &str, values: &[(&str, String)]) -> String {
     out
 }
 
+/// Reads `tests/interop/<rel>`; fails naming the file.
+pub(crate) fn interop_file(rel: &str) -> String {
+    let p = config_dir("").join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
 /// Reads `tests/interop/<peer>/<file>`, fills it, writes it to `to`.
-pub(crate) fn write_config(peer: &str, file: &str, to: &Path, values: &[(&str, String)]) {
-    let t = std::fs::read_to_string(config_dir(peer).join(file)).unwrap();
+pub(crate) fn write_config<V: AsRef<str>>(peer: &str, file: &str, to: &Path, values: &[(&str, V)]) {
+    let t = interop_file(&format!("{peer}/{file}"));
     std::fs::write(to, fill(&t, values)).unwrap();
 }
 
@@ -182,7 +191,13 @@ pub(crate) fn wait_until(bound: Duration, mut ready: impl FnMut() -> bool) -> bo
     ready()
 }
 
-/// A process the test started; killed by its process id when dropped.
+/// Whether something accepts TCP connections on `addr` (a 1 s bound on
+/// each try, so a black-holed address cannot stall a readiness loop).
+pub(crate) fn listening(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
+/// A process the test started; stopped by its process id when dropped.
 pub(crate) struct Proc {
     name: String,
     child: Child,
@@ -238,9 +253,19 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Waits for it to exit by itself, for at most `bound`; `None` if it
-    /// is still running then (the guard kills it when dropped).
-    pub(crate) fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+    /// Waits for something to accept TCP connections on `127.0.0.1:port`,
+    /// as [`Proc::wait_ready`] does.
+    pub(crate) fn wait_listening(&mut self, port: u16) {
+        self.wait_ready(|| listening(SocketAddr::from((Ipv4Addr::LOCALHOST, port))));
+    }
+
+    /// What it printed so far.
+    pub(crate) fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `bound` for the process to exit on its own.
+    pub(crate) fn wait(&mut self, bound: Duration) -> Option<ExitStatus> {
         let mut status = None;
         wait_until(bound, || {
             status = self.child.try_wait().ok().flatten();
@@ -249,18 +274,29 @@ impl Proc {
         status
     }
 
-    /// What it printed so far.
-    pub(crate) fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    /// SIGTERM to its process id, then waits up to `bound`; true when it
+    /// exited. SIGTERM first so a peer that forks workers (Kamailio,
+    /// nginx) stops them, and SIPp writes its statistics.
+    pub(crate) fn stop(&mut self, bound: Duration) -> bool {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return true;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait(bound).is_some()
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        // Child::kill signals this process id only (SIGKILL); peers run in
-        // the foreground as one process, so nothing is left behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Child::kill signals this process id only (SIGKILL): the last
+        // resort, for a peer that ignored SIGTERM for 10 s.
+        if !self.stop(Duration::from_secs(10)) {
+            eprintln!("{} ignored SIGTERM; killing it", self.name);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -452,6 +488,11 @@ impl Mock {
             .unwrap_or_else(|| panic!("no {key} in {}", self.endpoints))
             .parse()
             .unwrap()
+    }
+
+    /// The port of the endpoint `key`.
+    pub(crate) fn port(&self, key: &str) -> u16 {
+        self.addr(key).port()
     }
 
     /// The SIP domain.

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use crate::common::{
-    Mock, PATIENCE, Proc, TempDir, assert_stage_ok, mock_ports, need_root, peer, phones,
+    Mock, PATIENCE, Proc, TempDir, assert_stage_ok, listening, mock_ports, need_root, peer, phones,
     run_scenario, wait_until, write_config,
 };
 
@@ -59,7 +59,7 @@ fn nginx_terminates_tls_for_the_web_services() {
     let mut cmd = Command::new(&nginx);
     cmd.arg("-c").arg(&conf);
     let mut server = Proc::start("nginx", cmd, dir.path());
-    server.wait_ready(|| std::net::TcpStream::connect((ip, port)).is_ok());
+    server.wait_ready(|| listening((ip, port).into()));
 
     // DHCP and DNS from the mock; the web server is nginx.
     let scenario = format!(

@@ -23,4 +23,3 @@ mod dns;
 mod https;
 mod prometheus;
 mod sip;
-mod sip_support;

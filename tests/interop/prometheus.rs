@@ -439,7 +439,7 @@ fn prometheus_scrapes_a_run_and_every_dashboard_query_has_data() {
 
     // The run ends by itself (arrivals, hold, sign-out) with status 0: no
     // thresholds, and failed phones are results, not errors.
-    let status = run.wait_exit(Duration::from_secs(180));
+    let status = run.wait(Duration::from_secs(180));
     assert_eq!(
         status.and_then(|s| s.code()),
         Some(0),

@@ -247,14 +247,18 @@ mod tests {
         r
     }
 
+    /// The regressions as (subject, metric).
+    fn flagged(c: &Comparison) -> Vec<(&str, &'static str)> {
+        c.regressions()
+            .iter()
+            .map(|r| (r.subject.as_str(), r.metric))
+            .collect()
+    }
+
     #[test]
     fn a_slower_stage_past_the_tolerance_is_a_regression() {
         let c = compare(&report(200.0, 0), &report(260.0, 0), 0.10);
-        let flagged: Vec<(&str, &str)> = c
-            .regressions()
-            .iter()
-            .map(|r| (r.subject.as_str(), r.metric))
-            .collect();
+        let flagged = flagged(&c);
         assert_eq!(
             flagged,
             [
@@ -289,11 +293,7 @@ mod tests {
     #[test]
     fn more_failures_are_a_regression() {
         let c = compare(&report(200.0, 1), &report(200.0, 5), 0.10);
-        let flagged: Vec<(&str, &str)> = c
-            .regressions()
-            .iter()
-            .map(|r| (r.subject.as_str(), r.metric))
-            .collect();
+        let flagged = flagged(&c);
         assert_eq!(
             flagged,
             [("certificate", "fail_rate"), ("signin", "fail_rate")]

@@ -211,22 +211,10 @@ impl Registration {
         let m = self
             .send(id, cfg, expires, Some(&first), legs.as_deref_mut())
             .await?;
-        let has_diag = m.diagnostics().ok().flatten().is_some();
-        if m.status() != Some(401) || has_diag {
+        let Some(leg) = handshake_leg(&m, Scheme::Ntlm, "ntlm: 401 without a CHALLENGE_MESSAGE")?
+        else {
             return Ok(m);
-        }
-        let leg = challenges(&m)
-            .ok()
-            .and_then(|list| {
-                list.into_iter()
-                    .find(|c| c.is_scheme(Scheme::Ntlm.token()) && c.gssapi_data().is_some())
-            })
-            .ok_or_else(|| {
-                Failure::new(
-                    FailureKind::AuthRejected,
-                    "ntlm: 401 without a CHALLENGE_MESSAGE",
-                )
-            })?;
+        };
         let (authenticate, sa) = ch.answer(
             &leg,
             &creds,
@@ -352,23 +340,11 @@ impl Registration {
             let m = self
                 .send(id, cfg, expires, Some(&creds), legs.as_deref_mut())
                 .await?;
-            // A refusal (403, 503, a 401 with ms-diagnostics) ends it.
-            let has_diag = m.diagnostics().ok().flatten().is_some();
-            if m.status() != Some(401) || has_diag {
+            let Some(leg) =
+                handshake_leg(&m, Scheme::TlsDsk, "tls-dsk: 401 without a handshake leg")?
+            else {
                 return Ok(m);
-            }
-            let leg = challenges(&m)
-                .ok()
-                .and_then(|list| {
-                    list.into_iter()
-                        .find(|c| c.is_scheme(Scheme::TlsDsk.token()) && c.gssapi_data().is_some())
-                })
-                .ok_or_else(|| {
-                    Failure::new(
-                        FailureKind::AuthRejected,
-                        "tls-dsk: 401 without a handshake leg",
-                    )
-                })?;
+            };
             let ch = DskChallenge::parse(&leg)
                 .map_err(|e| Failure::new(FailureKind::AuthRejected, format!("tls-dsk: {e}")))?;
             match hs.step(&ch)? {
@@ -562,6 +538,29 @@ impl Registration {
             self.keepalive = ka.timeout.or(self.keepalive);
         }
     }
+}
+
+/// The next leg of a multi-leg handshake (NTLM, TLS-DSK) in the answer
+/// `m`: `None` when `m` ends the handshake (a refusal such as 403, 503 or
+/// a 401 with ms-diagnostics, or a success), else the `scheme` challenge
+/// that carries gssapi-data, or a failure saying `missing`.
+fn handshake_leg(
+    m: &Message,
+    scheme: Scheme,
+    missing: &'static str,
+) -> Result<Option<phonestorm_proto::sip::Challenge>, Failure> {
+    let has_diag = m.diagnostics().ok().flatten().is_some();
+    if m.status() != Some(401) || has_diag {
+        return Ok(None);
+    }
+    challenges(m)
+        .ok()
+        .and_then(|list| {
+            list.into_iter()
+                .find(|c| c.is_scheme(scheme.token()) && c.gssapi_data().is_some())
+        })
+        .map(Some)
+        .ok_or_else(|| Failure::new(FailureKind::AuthRejected, missing))
 }
 
 /// The failure a SIP final response other than 200 maps to.

@@ -526,20 +526,33 @@ fn digest_auth(ctx: &RegistrarCtx, req: &Message, user: &str) -> Result<(), Opti
                 digest::Refusal::Stale => {
                     unauthorized(ctx, req, &[server.challenge(&ctx.sip_domain, true)], None)
                 }
-                digest::Refusal::WrongUser => refuse(
-                    ctx,
-                    req,
-                    403,
-                    "Forbidden",
-                    4004,
-                    "Credentials provided are not authorized to act as specified from URI",
-                ),
+                digest::Refusal::WrongUser => wrong_user(ctx, req),
                 // RFC 3261 22.4: wrong credentials are challenged again;
                 // the phone sees a second 401 and gives up.
                 digest::Refusal::Replayed | digest::Refusal::Bad(_) => challenge(ctx, req),
             })
         }
     }
+}
+
+/// 403 / 4004 "Credentials provided are not authorized to act as
+/// specified from URI" ([MS-OCER] 4000-4999): authenticated, but as
+/// another user than the From URI names.
+fn wrong_user(ctx: &RegistrarCtx, req: &Message) -> Option<Answer> {
+    refuse(
+        ctx,
+        req,
+        403,
+        "Forbidden",
+        4004,
+        "Credentials provided are not authorized to act as specified from URI",
+    )
+}
+
+/// 403 / 1000 "Final handshake failed" ([MS-OCER] 8.2) for a signed
+/// request the security association does not accept, saying `why`.
+fn handshake_forbidden(ctx: &RegistrarCtx, req: &Message, why: &str) -> Option<Answer> {
+    refuse(ctx, req, 403, "Forbidden", FINAL_HANDSHAKE_FAILED, why)
 }
 
 /// A 401 whose `WWW-Authenticate` lines are `challenges`, with an
@@ -598,38 +611,18 @@ fn sipae(
                         "Final handshake failed: security association {why}"
                     )),
                 ),
-                dsk::Refusal::WrongUser => refuse(
+                dsk::Refusal::WrongUser => wrong_user(ctx, req),
+                dsk::Refusal::BadSignature => handshake_forbidden(
                     ctx,
                     req,
-                    403,
-                    "Forbidden",
-                    4004,
-                    "Credentials provided are not authorized to act as specified from URI",
-                ),
-                dsk::Refusal::BadSignature => refuse(
-                    ctx,
-                    req,
-                    403,
-                    "Forbidden",
-                    FINAL_HANDSHAKE_FAILED,
                     "Final handshake failed: message signature does not verify",
                 ),
-                dsk::Refusal::Replayed => refuse(
-                    ctx,
-                    req,
-                    403,
-                    "Forbidden",
-                    FINAL_HANDSHAKE_FAILED,
-                    "Final handshake failed: cnum already used",
-                ),
-                dsk::Refusal::Malformed(why) => refuse(
-                    ctx,
-                    req,
-                    403,
-                    "Forbidden",
-                    FINAL_HANDSHAKE_FAILED,
-                    &format!("Final handshake failed: {why}"),
-                ),
+                dsk::Refusal::Replayed => {
+                    handshake_forbidden(ctx, req, "Final handshake failed: cnum already used")
+                }
+                dsk::Refusal::Malformed(why) => {
+                    handshake_forbidden(ctx, req, &format!("Final handshake failed: {why}"))
+                }
             }
         });
     }
@@ -653,14 +646,7 @@ fn sipae(
             }
             dsk::NtlmLeg::WrongUser => {
                 reject("wrong_user");
-                Err(refuse(
-                    ctx,
-                    req,
-                    403,
-                    "Forbidden",
-                    4004,
-                    "Credentials provided are not authorized to act as specified from URI",
-                ))
+                Err(wrong_user(ctx, req))
             }
             dsk::NtlmLeg::Failed(why) => {
                 reject("ntlm_handshake");

@@ -1,5 +1,7 @@
 //! Helpers: a mock, a phone configuration pointing at it, identities of
-//! the mock's users, and a recorder that keeps every event.
+//! the mock's users, recorders that keep every event (and the SIP wire
+//! trace), running a phone to the end, and reading the mock registrar's
+//! counters.
 
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
@@ -7,8 +9,8 @@ use std::time::Duration;
 
 use phonestorm_mockfe::{MockConfig, Running};
 use phonestorm_phone::{
-    Identity, KeySource, Model, Open, PhoneConfig, PhoneResult, Recorder, Shared, Stage,
-    StageEvent, Target, User,
+    Direction, Failure, Gate, Identity, KeySource, Model, Open, Outcome, PhoneConfig, PhoneResult,
+    Recorder, Shared, Stage, StageEvent, Target, User,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +18,51 @@ use tokio_util::sync::CancellationToken;
 pub(crate) async fn mock(mut cfg: MockConfig) -> Running {
     cfg.users.count = cfg.users.count.min(1000);
     phonestorm_mockfe::start(cfg).await.expect("mock starts")
+}
+
+/// A mock configuration whose registrar grants 2 s (at least 1 s), so a
+/// phone held a few seconds refreshes its registration.
+pub(crate) fn short_expires(mut cfg: MockConfig) -> MockConfig {
+    cfg.registrar.default_expires = Duration::from_secs(2);
+    cfg.registrar.min_expires = Duration::from_secs(1);
+    cfg
+}
+
+/// A counter of the mock's metrics whose line starts with `prefix`, 0
+/// when absent.
+pub(crate) fn metric(mock: &Running, prefix: &str) -> u64 {
+    let m = String::from_utf8(mock.metrics.render()).unwrap();
+    m.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many answers with `status` the mock's registrar gave.
+pub(crate) fn answers(mock: &Running, status: u16) -> u64 {
+    metric(
+        mock,
+        &format!(r#"phonestorm_mock_answers_total{{outcome="{status}",service="registrar"}}"#),
+    )
+}
+
+/// How many requests the mock's registrar refused for `reason`.
+pub(crate) fn rejections(mock: &Running, reason: &str) -> u64 {
+    metric(
+        mock,
+        &format!(
+            r#"phonestorm_mock_auth_rejections_total{{reason="{reason}",service="registrar"}}"#
+        ),
+    )
+}
+
+/// How many sign-ins with `scheme` the mock's registrar accepted.
+pub(crate) fn signins(mock: &Running, scheme: &str) -> u64 {
+    metric(
+        mock,
+        &format!(r#"phonestorm_mock_auth_signins_total{{scheme="{scheme}",service="registrar"}}"#),
+    )
 }
 
 /// A configuration that reaches `mock`: its ephemeral ports as overrides,
@@ -83,11 +130,60 @@ impl Collect {
     }
 }
 
+/// The register stage's last failure.
+pub(crate) fn register_failure(rec: &Collect) -> Failure {
+    rec.events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.outcome {
+            Outcome::Failed(f) if e.stage == Stage::Register => Some(f),
+            _ => None,
+        })
+        .expect("a failed register attempt")
+}
+
+/// Keeps the register stage's SIP wire trace as well as the events.
+#[derive(Default)]
+pub(crate) struct Trace {
+    pub(crate) inner: Collect,
+    wire: Mutex<Vec<(Direction, String)>>,
+}
+
+impl Recorder for Trace {
+    fn record(&self, event: StageEvent) {
+        self.inner.record(event);
+    }
+    fn tracing(&self) -> bool {
+        true
+    }
+    fn wire(&self, _phone: u32, stage: Stage, direction: Direction, text: &str) {
+        if stage == Stage::Register {
+            self.wire.lock().unwrap().push((direction, text.to_owned()));
+        }
+    }
+}
+
+impl Trace {
+    /// Every message, in order.
+    pub(crate) fn wire(&self) -> Vec<(Direction, String)> {
+        self.wire.lock().unwrap().clone()
+    }
+
+    /// The messages that went `direction`, in order.
+    pub(crate) fn messages(&self, direction: Direction) -> Vec<String> {
+        self.wire()
+            .into_iter()
+            .filter(|(d, _)| *d == direction)
+            .map(|(_, t)| t)
+            .collect()
+    }
+}
+
 /// A bound on a whole phone run: reaching it means a hang.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Runs one phone to the end.
-pub(crate) async fn run(id: &Identity, cfg: &PhoneConfig, rec: &Collect) -> PhoneResult {
+pub(crate) async fn run(id: &Identity, cfg: &PhoneConfig, rec: &dyn Recorder) -> PhoneResult {
     let shared = Shared::new(cfg).unwrap();
     run_with(id, cfg, &shared, rec, CancellationToken::new()).await
 }
@@ -97,13 +193,25 @@ pub(crate) async fn run_with(
     id: &Identity,
     cfg: &PhoneConfig,
     shared: &Shared,
-    rec: &Collect,
+    rec: &dyn Recorder,
+    stop: CancellationToken,
+) -> PhoneResult {
+    run_gated(id, cfg, shared, rec, &Open, stop).await
+}
+
+/// Runs one phone with `shared`, `gate` and `stop`, within [`PATIENCE`].
+pub(crate) async fn run_gated(
+    id: &Identity,
+    cfg: &PhoneConfig,
+    shared: &Shared,
+    rec: &dyn Recorder,
+    gate: &dyn Gate,
     stop: CancellationToken,
 ) -> PhoneResult {
     let start = tokio::time::Instant::now();
     tokio::time::timeout(
         PATIENCE,
-        phonestorm_phone::bootstrap(id, cfg, shared, start, rec, &Open, stop),
+        phonestorm_phone::bootstrap(id, cfg, shared, start, rec, gate, stop),
     )
     .await
     .expect("the phone finished in time")

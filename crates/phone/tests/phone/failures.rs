@@ -14,7 +14,7 @@ use phonestorm_proto::sip::{RegisterParams, Transport, build_register};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Collect, config, mock, phone, run, run_with};
+use crate::common::{Collect, config, mock, phone, run, run_gated, run_with};
 
 /// A port nothing listens on: bound, then closed.
 async fn closed_port() -> SocketAddr {
@@ -141,20 +141,7 @@ async fn retry_after_of_a_full_registrar_is_honoured() {
     let rec = Collect::default();
     let shared = Shared::new(&cfg).unwrap();
     let id = phone(4, "13579");
-    let r = tokio::time::timeout(
-        crate::common::PATIENCE,
-        phonestorm_phone::bootstrap(
-            &id,
-            &cfg,
-            &shared,
-            tokio::time::Instant::now(),
-            &rec,
-            &gate,
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .unwrap();
+    let r = run_gated(&id, &cfg, &shared, &rec, &gate, CancellationToken::new()).await;
     let register: Vec<_> = rec
         .events()
         .into_iter()

@@ -8,26 +8,13 @@ use phonestorm_mockfe::MockConfig;
 use phonestorm_phone::{PhoneOutcome, Shared};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Collect, config, mock, phone, run, run_with};
-
-fn answers_200(mock: &phonestorm_mockfe::Running) -> u64 {
-    let m = String::from_utf8(mock.metrics.render()).unwrap();
-    m.lines()
-        .find(|l| {
-            l.starts_with(r#"phonestorm_mock_answers_total{outcome="200",service="registrar"}"#)
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use crate::common::{Collect, answers, config, mock, phone, run, run_with, short_expires};
 
 #[tokio::test]
 async fn held_phone_pings_refreshes_and_signs_out() {
-    let mut mcfg = MockConfig::default();
+    let mut mcfg = short_expires(MockConfig::default());
     // An idle connection is closed after 1 s: only keep-alives keep it.
     mcfg.registrar.keepalive_timeout = Duration::from_secs(1);
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
     let mock = mock(mcfg).await;
     let mut cfg = config(&mock);
     cfg.hold = Duration::from_millis(3500);
@@ -36,7 +23,7 @@ async fn held_phone_pings_refreshes_and_signs_out() {
     assert_eq!(r.outcome, PhoneOutcome::SignedIn);
     assert_eq!(*rec.signed_out.lock().unwrap(), vec![11]);
     // Sign-in, at least one refresh (every 1.6 s), and the sign-out.
-    assert!(answers_200(&mock) >= 3, "{}", answers_200(&mock));
+    assert!(answers(&mock, 200) >= 3, "{}", answers(&mock, 200));
     mock.shutdown().await;
 }
 
@@ -60,11 +47,11 @@ async fn stop_while_held_signs_out() {
             stop.cancel();
         })
     };
-    let r = run_with(&phone(12, "13579"), &cfg, &shared, &rec, stop).await;
+    let r = run_with(&phone(12, "13579"), &cfg, &shared, &*rec, stop).await;
     watcher.await.unwrap();
     assert_eq!(r.outcome, PhoneOutcome::SignedIn);
     assert_eq!(*rec.signed_out.lock().unwrap(), vec![12]);
-    assert_eq!(answers_200(&mock), 2, "sign-in and sign-out");
+    assert_eq!(answers(&mock, 200), 2, "sign-in and sign-out");
     mock.shutdown().await;
 }
 

@@ -4,59 +4,17 @@
 //! whose rspauth is wrong) and RFC 3261 Digest, each recorded with its
 //! reason on both sides.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use phonestorm_mockfe::{DigestAlgorithm, MockConfig, RegistrarAuth};
 use phonestorm_phone::{
-    AuthMode, Direction, DskFault, FailureKind, Identity, Model, Outcome, PhoneOutcome, Recorder,
-    Stage, StageEvent,
+    AuthMode, Direction, DskFault, FailureKind, Identity, Model, Outcome, PhoneOutcome, Stage,
 };
 
-use crate::common::{Collect, config, mock, phone, run};
-
-fn metric(mock: &phonestorm_mockfe::Running, prefix: &str) -> u64 {
-    let m = String::from_utf8(mock.metrics.render()).unwrap();
-    m.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn answers(mock: &phonestorm_mockfe::Running, status: u16) -> u64 {
-    metric(
-        mock,
-        &format!(r#"phonestorm_mock_answers_total{{outcome="{status}",service="registrar"}}"#),
-    )
-}
-
-fn rejections(mock: &phonestorm_mockfe::Running, reason: &str) -> u64 {
-    metric(
-        mock,
-        &format!(
-            r#"phonestorm_mock_auth_rejections_total{{reason="{reason}",service="registrar"}}"#
-        ),
-    )
-}
-
-fn signins(mock: &phonestorm_mockfe::Running, scheme: &str) -> u64 {
-    metric(
-        mock,
-        &format!(r#"phonestorm_mock_auth_signins_total{{scheme="{scheme}",service="registrar"}}"#),
-    )
-}
-
-fn register_failure(rec: &Collect) -> phonestorm_phone::Failure {
-    rec.events()
-        .into_iter()
-        .rev()
-        .find_map(|e| match e.outcome {
-            Outcome::Failed(f) if e.stage == Stage::Register => Some(f),
-            _ => None,
-        })
-        .expect("a failed register attempt")
-}
+use crate::common::{
+    Collect, Trace, answers, config, mock, phone, register_failure, rejections, run, short_expires,
+    signins,
+};
 
 /// A CX700 ("Tanjay") of the mock's user `n`: it knows its SIP address,
 /// as a CX700 user types it at sign-in.
@@ -67,26 +25,6 @@ fn tanjay(n: u32) -> Identity {
     id
 }
 
-#[derive(Default)]
-struct Trace {
-    inner: Collect,
-    wire: Mutex<Vec<(Direction, String)>>,
-}
-
-impl Recorder for Trace {
-    fn record(&self, event: StageEvent) {
-        self.inner.record(event);
-    }
-    fn tracing(&self) -> bool {
-        true
-    }
-    fn wire(&self, _phone: u32, stage: Stage, direction: Direction, text: &str) {
-        if stage == Stage::Register {
-            self.wire.lock().unwrap().push((direction, text.to_owned()));
-        }
-    }
-}
-
 #[tokio::test]
 async fn cx700_signs_in_with_ntlm_legs_in_auto_mode() {
     // Default mock (tls-dsk mode: the 401 offers NTLM, Kerberos, TLS-DSK);
@@ -94,22 +32,7 @@ async fn cx700_signs_in_with_ntlm_legs_in_auto_mode() {
     let mock = mock(MockConfig::default()).await;
     let cfg = config(&mock);
     let rec = Trace::default();
-    let shared = phonestorm_phone::Shared::new(&cfg).unwrap();
-    let id = tanjay(31);
-    let r = tokio::time::timeout(
-        crate::common::PATIENCE,
-        phonestorm_phone::bootstrap(
-            &id,
-            &cfg,
-            &shared,
-            tokio::time::Instant::now(),
-            &rec,
-            &phonestorm_phone::Open,
-            tokio_util::sync::CancellationToken::new(),
-        ),
-    )
-    .await
-    .unwrap();
+    let r = run(&tanjay(31), &cfg, &rec).await;
     assert_eq!(
         r.outcome,
         PhoneOutcome::SignedIn,
@@ -125,17 +48,9 @@ async fn cx700_signs_in_with_ntlm_legs_in_auto_mode() {
             "{stage:?} skipped"
         );
     }
-    let wire = rec.wire.lock().unwrap().clone();
-    let sent: Vec<&String> = wire
-        .iter()
-        .filter(|(d, _)| *d == Direction::Sent)
-        .map(|(_, t)| t)
-        .collect();
-    let received: Vec<&String> = wire
-        .iter()
-        .filter(|(d, _)| *d == Direction::Received)
-        .map(|(_, t)| t)
-        .collect();
+    let wire = rec.wire();
+    let sent = rec.messages(Direction::Sent);
+    let received = rec.messages(Direction::Received);
     // REGISTER -> 401 (offers); REGISTER gssapi-data="" -> 401 with the
     // CHALLENGE_MESSAGE and opaque; REGISTER with the AUTHENTICATE_MESSAGE
     // -> 200 signed.
@@ -161,10 +76,8 @@ async fn cx700_signs_in_with_ntlm_legs_in_auto_mode() {
 
 #[tokio::test]
 async fn ntlm_refreshes_and_sign_out_are_signed_both_ways() {
-    let mut mcfg = MockConfig::default();
+    let mut mcfg = short_expires(MockConfig::default());
     mcfg.registrar.auth = RegistrarAuth::Ntlm;
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
     let mock = mock(mcfg).await;
     let mut cfg = config(&mock);
     cfg.auth.mode = AuthMode::Ntlm;
@@ -216,10 +129,7 @@ async fn ntlm_wrong_password_is_refused() {
 
 #[tokio::test]
 async fn ntlm_tampered_signature_is_refused() {
-    let mut mcfg = MockConfig::default();
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
-    let mock = mock(mcfg).await;
+    let mock = mock(short_expires(MockConfig::default())).await;
     let mut cfg = config(&mock);
     cfg.auth.fault = Some(DskFault::TamperSignature);
     cfg.hold = Duration::from_secs(30);
@@ -241,10 +151,7 @@ async fn ntlm_tampered_signature_is_refused() {
 
 #[tokio::test]
 async fn ntlm_replayed_cnum_is_refused() {
-    let mut mcfg = MockConfig::default();
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
-    let mock = mock(mcfg).await;
+    let mock = mock(short_expires(MockConfig::default())).await;
     let mut cfg = config(&mock);
     cfg.auth.fault = Some(DskFault::ReplayCnum);
     cfg.hold = Duration::from_secs(30);
@@ -291,11 +198,9 @@ async fn bad_rspauth_is_refused_for_ntlm_and_tls_dsk() {
 #[tokio::test]
 async fn digest_signs_in_refreshes_and_signs_out() {
     for algorithm in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
-        let mut mcfg = MockConfig::default();
+        let mut mcfg = short_expires(MockConfig::default());
         mcfg.registrar.auth = RegistrarAuth::Digest;
         mcfg.registrar.digest_algorithm = algorithm;
-        mcfg.registrar.default_expires = Duration::from_secs(2);
-        mcfg.registrar.min_expires = Duration::from_secs(1);
         let mock = mock(mcfg).await;
         let mut cfg = config(&mock);
         cfg.auth.mode = AuthMode::Digest;
@@ -321,10 +226,8 @@ async fn digest_signs_in_refreshes_and_signs_out() {
 
 #[tokio::test]
 async fn digest_stale_nonce_is_renewed() {
-    let mut mcfg = MockConfig::default();
+    let mut mcfg = short_expires(MockConfig::default());
     mcfg.registrar.auth = RegistrarAuth::Digest;
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
     mcfg.registrar.nonce_lifetime = Duration::from_secs(1);
     let mock = mock(mcfg).await;
     let mut cfg = config(&mock);

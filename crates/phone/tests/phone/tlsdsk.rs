@@ -4,113 +4,30 @@
 //! replayed cnum, an expired security association), each recorded with
 //! its reason on both sides.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use phonestorm_mockfe::{MockConfig, RegistrarAuth};
-use phonestorm_phone::{
-    AuthMode, Direction, DskFault, FailureKind, HostPort, Outcome, PhoneOutcome, Recorder, Stage,
-    StageEvent,
+use phonestorm_phone::{AuthMode, Direction, DskFault, FailureKind, HostPort, PhoneOutcome, Stage};
+
+use crate::common::{
+    Collect, Trace, answers, config, mock, phone, register_failure, rejections, run, short_expires,
 };
-
-use crate::common::{Collect, config, mock, phone, run};
-
-/// A counter of the mock's registrar, 0 when absent.
-fn metric(mock: &phonestorm_mockfe::Running, prefix: &str) -> u64 {
-    let m = String::from_utf8(mock.metrics.render()).unwrap();
-    m.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn answers(mock: &phonestorm_mockfe::Running, status: u16) -> u64 {
-    metric(
-        mock,
-        &format!(r#"phonestorm_mock_answers_total{{outcome="{status}",service="registrar"}}"#),
-    )
-}
-
-fn rejections(mock: &phonestorm_mockfe::Running, reason: &str) -> u64 {
-    metric(
-        mock,
-        &format!(
-            r#"phonestorm_mock_auth_rejections_total{{reason="{reason}",service="registrar"}}"#
-        ),
-    )
-}
-
-/// The register stage's last failure.
-fn register_failure(rec: &Collect) -> phonestorm_phone::Failure {
-    rec.events()
-        .into_iter()
-        .rev()
-        .find_map(|e| match e.outcome {
-            Outcome::Failed(f) if e.stage == Stage::Register => Some(f),
-            _ => None,
-        })
-        .expect("a failed register attempt")
-}
-
-/// Keeps the SIP wire trace as well as the events.
-#[derive(Default)]
-struct Trace {
-    inner: Collect,
-    wire: Mutex<Vec<(Direction, String)>>,
-}
-
-impl Recorder for Trace {
-    fn record(&self, event: StageEvent) {
-        self.inner.record(event);
-    }
-    fn tracing(&self) -> bool {
-        true
-    }
-    fn wire(&self, _phone: u32, stage: Stage, direction: Direction, text: &str) {
-        if stage == Stage::Register {
-            self.wire.lock().unwrap().push((direction, text.to_owned()));
-        }
-    }
-}
 
 #[tokio::test]
 async fn sign_in_runs_every_tls_dsk_leg_and_traces_it() {
     let mock = mock(MockConfig::default()).await;
     let cfg = config(&mock);
     let rec = Trace::default();
-    let shared = phonestorm_phone::Shared::new(&cfg).unwrap();
-    let r = tokio::time::timeout(
-        crate::common::PATIENCE,
-        phonestorm_phone::bootstrap(
-            &phone(21, "13579"),
-            &cfg,
-            &shared,
-            tokio::time::Instant::now(),
-            &rec,
-            &phonestorm_phone::Open,
-            tokio_util::sync::CancellationToken::new(),
-        ),
-    )
-    .await
-    .unwrap();
+    let r = run(&phone(21, "13579"), &cfg, &rec).await;
     assert_eq!(
         r.outcome,
         PhoneOutcome::SignedIn,
         "{:#?}",
         rec.inner.events()
     );
-    let wire = rec.wire.lock().unwrap().clone();
-    let sent: Vec<&String> = wire
-        .iter()
-        .filter(|(d, _)| *d == Direction::Sent)
-        .map(|(_, t)| t)
-        .collect();
-    let received: Vec<&String> = wire
-        .iter()
-        .filter(|(d, _)| *d == Direction::Received)
-        .map(|(_, t)| t)
-        .collect();
+    let wire = rec.wire();
+    let sent = rec.messages(Direction::Sent);
+    let received = rec.messages(Direction::Received);
     // REGISTER (bare) -> 401 offering TLS-DSK; REGISTER with the
     // ClientHello -> 401 with the server's flight; REGISTER with the
     // client's flight -> 401 with the server's Finished; signed REGISTER
@@ -132,10 +49,7 @@ async fn sign_in_runs_every_tls_dsk_leg_and_traces_it() {
 
 #[tokio::test]
 async fn refreshes_and_sign_out_are_signed_both_ways() {
-    let mut mcfg = MockConfig::default();
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
-    let mock = mock(mcfg).await;
+    let mock = mock(short_expires(MockConfig::default())).await;
     let mut cfg = config(&mock);
     cfg.hold = Duration::from_millis(3500);
     let rec = Collect::default();
@@ -223,10 +137,7 @@ async fn tampered_signature_is_refused() {
 
 #[tokio::test]
 async fn replayed_cnum_is_refused() {
-    let mut mcfg = MockConfig::default();
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
-    let mock = mock(mcfg).await;
+    let mock = mock(short_expires(MockConfig::default())).await;
     let mut cfg = config(&mock);
     cfg.auth.fault = Some(DskFault::ReplayCnum);
     cfg.hold = Duration::from_secs(30);
@@ -247,9 +158,7 @@ async fn replayed_cnum_is_refused() {
 
 #[tokio::test]
 async fn expired_security_association_is_refused_then_renewed() {
-    let mut mcfg = MockConfig::default();
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
+    let mut mcfg = short_expires(MockConfig::default());
     // The registrar drops SAs after a second; the phone believes in its
     // own for hours, so its first refresh is signed under a dead SA.
     mcfg.registrar.sa_lifetime = Duration::from_secs(1);
@@ -268,10 +177,7 @@ async fn expired_security_association_is_refused_then_renewed() {
 
 #[tokio::test]
 async fn phone_renews_its_security_association_when_its_life_ends() {
-    let mut mcfg = MockConfig::default();
-    mcfg.registrar.default_expires = Duration::from_secs(2);
-    mcfg.registrar.min_expires = Duration::from_secs(1);
-    let mock = mock(mcfg).await;
+    let mock = mock(short_expires(MockConfig::default())).await;
     let mut cfg = config(&mock);
     cfg.hold = Duration::from_millis(3500);
     // Shorter than the 5-minute margin: every refresh needs a new SA.

@@ -284,6 +284,23 @@ mod tests {
         }
     }
 
+    /// The case `fuzz_roundtrip_mutated` shrank to (`which = 1, edits =
+    /// [(12989415151421104635, 38)]`): byte 491 of the OCSDiagnosticsFault
+    /// vector becomes `&`, so the fault code's namespace declaration reads
+    /// `xmlns:wsse="&ttp://..."`. XML 1.0 section 3.1 (AttValue) allows `&`
+    /// only as the start of a reference, so the body is not well-formed and
+    /// must be refused; before the fix the parser bound the raw text as the
+    /// namespace name and the rebuilt fault (`&amp;ttp`) came back different.
+    #[test]
+    fn fuzz_regression_bare_ampersand_in_namespace_declaration() {
+        let mut v = VECTORS[1].to_vec();
+        let i = 12_989_415_151_421_104_635_usize % v.len();
+        assert_eq!(v[i], b'h');
+        v[i] = b'&';
+        assert!(envelope::Fault::parse(&v).is_err());
+        assert_eq!(fuzz_roundtrip(&v), Ok(()));
+    }
+
     proptest! {
         /// What the fuzz target does, on arbitrary bytes.
         #[test]

@@ -223,6 +223,34 @@ fn owned_ns(res: ResolveResult<'_>, what: &'static str, at: usize) -> Result<Opt
     }
 }
 
+/// Checks that a namespace declaration's value is a namespace name written
+/// literally. quick-xml binds a prefix to the declaration's raw text, while
+/// XML Namespaces 1.0 section 3 binds it to the *normalized* attribute
+/// value: `xmlns:p="a&amp;b"` names `a&b`, and a bare `&` (`"&ttp://"`) is
+/// not well-formed at all (XML 1.0 section 3.1, AttValue). Accepting such a
+/// value would bind the wrong name, and the builders, which escape with
+/// [`escape_attr`], would write a different one. So a value with a
+/// character [`escape_attr`] changes is refused: real namespace names are
+/// URIs and never need it.
+fn literal_namespace_name(
+    attr: &quick_xml::events::attributes::Attribute<'_>,
+    key: &str,
+    what: &'static str,
+    at: usize,
+) -> Result<()> {
+    let raw: &str = &attr.value;
+    attr.normalized_value(XmlVersion::Implicit1_0)
+        .map_err(|e| Error::invalid_at(what, at, format!("bad value of {key:?}: {e}")))?;
+    if let Some(c) = raw.chars().find(|c| "&<>\"'\t\n\r".contains(*c)) {
+        return Err(Error::invalid_at(
+            what,
+            at,
+            format!("namespace name of {key:?} holds {c:?}, which is not taken literally"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) -> Result<Element> {
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
@@ -261,11 +289,13 @@ fn parse_tree(text: &str, what: &'static str, capture_scope: &[(&str, &str)]) ->
                         Error::invalid_at(what, pos, format!("malformed attribute: {e}"))
                     })?;
                     let key = attr.key.as_ref();
-                    if key == "xmlns" {
-                        own_prefixes.push(String::new());
-                        continue;
-                    }
-                    if let Some(p) = key.strip_prefix("xmlns:") {
+                    let declared = if key == "xmlns" {
+                        Some("")
+                    } else {
+                        key.strip_prefix("xmlns:")
+                    };
+                    if let Some(p) = declared {
+                        literal_namespace_name(&attr, key, what, pos)?;
                         own_prefixes.push(p.to_owned());
                         continue;
                     }
@@ -495,6 +525,26 @@ mod tests {
     }
 
     /// SOAP 1.1 section 3: no DTD.
+    /// XML Namespaces 1.0 section 3: a prefix is bound to the namespace
+    /// name, the *normalized* value of its declaration. `&amp;` would name
+    /// `&`, which this parser cannot bind (quick-xml binds the literal
+    /// text), so it is refused rather than bound wrong; a bare `&` is not
+    /// well-formed (XML 1.0 section 3.1, AttValue). Literal names bind.
+    #[test]
+    fn xml_names_3_namespace_name_is_taken_literally_or_refused() {
+        for bad in [
+            r#"<p:a xmlns:p="&ttp://x"/>"#,
+            r#"<p:a xmlns:p="urn:a&amp;b"/>"#,
+            r#"<a xmlns="urn:a&#9;b"/>"#,
+            "<a xmlns=\"urn:a\tb\"/>",
+            r#"<a xmlns='urn:"q"'/>"#,
+        ] {
+            assert!(parse_document(bad.as_bytes(), "t", &[]).is_err(), "{bad}");
+        }
+        let d = parse_document(br#"<p:a xmlns:p="urn:x?y=1;z"/>"#, "t", &[]).unwrap();
+        assert!(d.root.is(&["urn:x?y=1;z"], "a"));
+    }
+
     #[test]
     fn soap11_section_3_refuses_doctype() {
         let e = parse_document(b"<!DOCTYPE r [<!ENTITY x \"y\">]><r>&x;</r>", "t", &[]);
