@@ -239,6 +239,7 @@ mod tests {
                 started: 100,
                 registered: 100 - failed,
                 failed,
+                completed: 0,
             },
             stages: Stages(vec![(Stage::Vlan, vlan), (Stage::Certificate, cert)]),
             ..Default::default()

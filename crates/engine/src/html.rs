@@ -606,6 +606,7 @@ mod tests {
                 started: 30,
                 registered: 27,
                 failed: 3,
+                completed: 0,
             },
             stages: Stages(vec![(Stage::Certificate, cert)]),
             timeline: Timeline {

@@ -56,6 +56,9 @@ const RUNNING: u8 = 1;
 const SIGNED_IN: u8 = 2;
 const FAILED: u8 = 3;
 const CUT_SHORT: u8 = 4;
+/// Walked every stage the scenario left on, the last of them skipped
+/// (`register` turned off): done, neither signed in nor failed.
+const COMPLETED: u8 = 5;
 
 /// A histogram of microseconds. The bounds are fixed and valid, so this is
 /// always `Some`; the `Option` keeps a library error from becoming a panic.
@@ -257,6 +260,7 @@ pub struct Recording {
     started: AtomicU64,
     signed_in: AtomicU64,
     failed: AtomicU64,
+    completed: AtomicU64,
     window: Option<Mutex<Window>>,
 }
 
@@ -296,6 +300,7 @@ impl Recording {
             started: AtomicU64::new(0),
             signed_in: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
             window: abort_window.map(|w| Mutex::new(Window::new(w))),
         }
     }
@@ -373,18 +378,31 @@ impl Recording {
         }
     }
 
-    /// Phone `phone`'s task ended; if it never signed in, it failed.
+    /// Phone `phone`'s task ended; if it never signed in, it failed,
+    /// unless it got past the last stage without failing one (the scenario
+    /// turned `register` off, as a provisioning-only or DHCP-only run
+    /// does): then it completed.
     pub fn phone_finished(&self, phone: u32) {
         let Some(slot) = usize::try_from(phone).ok().and_then(|i| self.phones.get(i)) else {
             return;
         };
         let state = slot.state.load(Relaxed);
+        let position = slot.position.load(Relaxed);
         if state == RUNNING || state == SIGNED_IN {
-            self.gauge(slot.position.load(Relaxed), -1);
+            self.gauge(position, -1);
         }
-        if state == RUNNING && slot.state.swap(FAILED, Relaxed) == RUNNING {
-            self.failed.fetch_add(1, Relaxed);
-            self.push_window(false);
+        if state != RUNNING {
+            return;
+        }
+        let past_last = usize::from(position) == Stage::ALL.len();
+        let end = if past_last { COMPLETED } else { FAILED };
+        if slot.state.swap(end, Relaxed) == RUNNING {
+            if past_last {
+                self.completed.fetch_add(1, Relaxed);
+            } else {
+                self.failed.fetch_add(1, Relaxed);
+            }
+            self.push_window(past_last);
         }
     }
 
@@ -498,6 +516,7 @@ impl Recording {
                 started: self.started.load(Relaxed),
                 registered: self.signed_in.load(Relaxed),
                 failed: self.failed.load(Relaxed),
+                completed: self.completed.load(Relaxed),
             },
             signin: SignIn {
                 latency_ms: Latencies {
@@ -725,6 +744,47 @@ mod tests {
         // Unknown phones are ignored, not a panic.
         r.signed_in(99);
         r.phone_finished(99);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_phone_past_a_skipped_register_completed_rather_than_failed() {
+        // A provisioning-only run (`register` off): phone 0 passes every
+        // stage, its register skipped; phone 1 fails at dns.
+        let t0 = clock::now();
+        let r = Recording::new(2, t0, Some(Duration::from_secs(30)));
+        r.phone_started(0, t0, t0);
+        r.phone_started(1, t0, t0);
+        for s in Stage::ALL {
+            let outcome = if s == Stage::Register {
+                Outcome::Skipped
+            } else {
+                Outcome::Ok
+            };
+            r.record(event(0, s, 0, t0, [0, 0, 1], outcome));
+        }
+        r.record(event(
+            1,
+            Stage::Dns,
+            0,
+            t0,
+            [0, 0, 1],
+            Outcome::Failed(Failure::new(FailureKind::Timeout, "")),
+        ));
+        r.phone_finished(0);
+        r.phone_finished(1);
+        r.phone_finished(0);
+        let rep = r.report(Ending::Completed, Duration::from_secs(1));
+        assert_eq!(
+            (
+                rep.phones.registered,
+                rep.phones.failed,
+                rep.phones.completed
+            ),
+            (0, 1, 1)
+        );
+        // The abort rule counts the completed phone as a success.
+        assert_eq!(r.window_counts(), (1, 1));
+        assert!(rep.table().contains("1 completed every enabled stage"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -89,8 +89,13 @@ pub struct Phones {
     pub started: u64,
     /// Phones that signed in (200 OK to their first REGISTER).
     pub registered: u64,
-    /// Phones that ended without signing in.
+    /// Phones that ended without signing in, having failed a stage.
     pub failed: u64,
+    /// Phones that passed every stage the scenario left on, with
+    /// `register` turned off (a provisioning-only or DHCP-only run): not
+    /// signed in, and not failed either. Absent from older reports.
+    #[serde(default)]
+    pub completed: u64,
 }
 
 /// Sign-in as a whole: from a phone's arrival to its 200 OK.
@@ -303,11 +308,19 @@ impl Report {
             p.failed,
             &self.signin.latency_ms,
         );
-        let _ = writeln!(
+        let _ = write!(
             out,
             "phones: {} scheduled, {} started, {} signed in, {} failed",
             p.scheduled, p.started, p.registered, p.failed
         );
+        if p.completed > 0 {
+            let _ = write!(
+                out,
+                ", {} completed every enabled stage (register off)",
+                p.completed
+            );
+        }
+        let _ = writeln!(out);
         let h = &self.harness;
         let _ = writeln!(
             out,
@@ -366,6 +379,7 @@ mod tests {
                 started: 2,
                 registered: 2,
                 failed: 0,
+                completed: 0,
             },
             stages: Stages(vec![
                 (Stage::Dhcp, StageReport::default()),

@@ -300,6 +300,7 @@ mod tests {
                 started: 100,
                 registered: 98,
                 failed: 2,
+                completed: 0,
             },
             stages: Stages(vec![
                 (Stage::Register, reg),
