@@ -10,8 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=$1; shift
-bin=target/release/phonestorm
-cargo build --release -q
+# PHONESTORM_BIN picks another build (e.g. to compare two); the default is
+# the release build, made here.
+bin=${PHONESTORM_BIN:-target/release/phonestorm}
+for need in "jq jq" "/usr/bin/time time"; do
+  command -v "${need% *}" >/dev/null 2>&1 || { echo "bench/run.sh: needs ${need% *} (Debian package ${need#* }: apt-get install ${need#* })" >&2; exit 2; }
+done
+[ -n "${PHONESTORM_BIN:-}" ] || cargo build --release -q
 out=$(mktemp -d)
 trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
 
@@ -54,12 +59,19 @@ cat "$out/table"
 read -r user sys maxrss < "$out/time"
 registered=$(jq '.phones.registered' "$out/report.json")
 duration=$(jq '.duration_s' "$out/report.json")
-python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" <<'PY'
+# The run's own CPU (from its first arrival to its report), which leaves
+# out the key pool made before it: the issue's "key generation apart".
+run_user=$(jq '.harness.cpu_user_s // 0' "$out/report.json")
+run_sys=$(jq '.harness.cpu_system_s // 0' "$out/report.json")
+python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" <<'PY'
 import sys
-user, sys_, maxrss, reg, dur, base, peak = map(float, sys.argv[1:])
+user, sys_, maxrss, reg, dur, base, peak, run_user, run_sys = map(float, sys.argv[1:])
 cpu = user + sys_
+run_cpu = run_user + run_sys
 print(f"harness: {cpu:.1f} s CPU ({user:.1f} user + {sys_:.1f} sys) over {dur:.0f} s, peak RSS {maxrss/1024:.0f} MiB")
 if reg:
-    print(f"registered phones: {reg:.0f}; CPU per sign-in: {cpu/reg*1000:.2f} ms; peak RSS per phone: {maxrss*1024/reg/1024:.1f} KiB")
+    print(f"registered phones: {reg:.0f}; CPU per sign-in: {cpu/reg*1000:.2f} ms for the whole process; peak RSS per phone: {maxrss*1024/reg/1024:.1f} KiB")
+    if run_cpu:
+        print(f"the run alone (key pool apart): {run_cpu:.1f} s CPU ({run_user:.1f} user + {run_sys:.1f} sys): {run_cpu/reg*1000:.2f} ms per sign-in ({run_user/reg*1000:.2f} user + {run_sys/reg*1000:.2f} sys)")
     print(f"resident memory: {base/1024:.0f} MiB at start, {peak/1024:.0f} MiB at peak: {(peak-base)/reg:.1f} KiB per registered phone above the start")
 PY
