@@ -26,6 +26,8 @@ peers=(
   "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so kamailio-tls-modules"
   "/usr/lib/x86_64-linux-gnu/kamailio/modules/htable.so kamailio-extra-modules"
   "sipp sip-tester" "socat socat"
+  # stunnel: SIPp's TLS in the side-by-side bench (bench/peers-register.sh).
+  "stunnel stunnel4"
   # Prometheus scraping a run (promtool comes with it).
   "prometheus prometheus"
 )
@@ -55,7 +57,7 @@ if [ ${#need[@]} -gt 0 ] && [ "${PHONESTORM_SKIP_INTEROP:-0}" != 1 ]; then
   fi
   # A daemon that started anyway would hold the ports and files the tests
   # use: stop it through its service script, not by name.
-  for svc in kamailio nginx unbound dnsmasq kea-dhcp4-server prometheus; do
+  for svc in kamailio nginx unbound dnsmasq kea-dhcp4-server prometheus stunnel4; do
     if [ -x "/etc/init.d/$svc" ]; then "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
   done
 fi
