@@ -297,16 +297,23 @@ fn is_af_child(el: &Element, local: &str) -> bool {
     el.local == local && matches!(el.namespace.as_deref(), None | Some(NS_AF))
 }
 
-/// Reads `af:OCSDiagnosticsFault/af:Ms-Diagnostics-Fault` from a fault
-/// `detail` ([MS-OCAUTHWS] 2.2.4.1: "The af:OCSDiagnosticsFaultType element
-/// is a child element of s:Fault/s:detail"). A detail without that element
-/// (e.g. another service's fault) gives `None`; one that has it must carry
-/// the schema's required `ErrorId` (a positive integer) and `Reason`.
+/// Reads `af:Ms-Diagnostics-Fault` from a fault `detail` ([MS-OCAUTHWS]
+/// 2.2.4.1: "The af:OCSDiagnosticsFaultType element is a child element of
+/// s:Fault/s:detail"). The spec names the element's type, not the element:
+/// `OCSDiagnosticsFault` (what this crate writes) is an inference, so any
+/// `af` child of `detail` holding an `af:Ms-Diagnostics-Fault` is read.
+/// A detail without one (e.g. another service's fault) gives `None`; one
+/// that has it must carry the schema's required `ErrorId` (a positive
+/// integer) and `Reason`.
 fn parse_ms_diagnostics(detail: &Element) -> Result<Option<MsDiagnosticsFault>> {
-    let Some(ocs) = detail.child(&[NS_AF], "OCSDiagnosticsFault") else {
+    let Some(d) = detail
+        .children
+        .iter()
+        .filter(|c| c.namespace.as_deref() == Some(NS_AF))
+        .find_map(|c| c.child(&[NS_AF], "Ms-Diagnostics-Fault"))
+    else {
         return Ok(None);
     };
-    let d = ocs.required_child(WHAT_FAULT, &[NS_AF], "Ms-Diagnostics-Fault")?;
     let id_el = d
         .children
         .iter()
@@ -520,6 +527,28 @@ mod tests {
             crate::soap::NS_AUTHWS
         ));
         assert_eq!(Fault::parse(other.as_bytes()).unwrap().diagnostics, None);
+    }
+
+    /// [MS-OCAUTHWS] 2.2.4.1 names the detail's child by its type,
+    /// `af:OCSDiagnosticsFaultType`, never by an element name: a server
+    /// whose wrapper element has another `af` name still gives its
+    /// diagnostics.
+    #[test]
+    fn ms_ocauthws_2_2_4_1_wrapper_named_by_type() {
+        for wrapper in ["OCSDiagnosticsFaultType", "OCSDiagnosticsFaultDetail"] {
+            let body = fault_with_detail(&format!(
+                "<{wrapper} xmlns=\"{NS_AF}\"><Ms-Diagnostics-Fault><ErrorId>28000</ErrorId>\
+                 <Reason>User is not SIP enabled.</Reason></Ms-Diagnostics-Fault></{wrapper}>"
+            ));
+            assert_eq!(
+                Fault::parse(body.as_bytes()).unwrap().diagnostics,
+                Some(MsDiagnosticsFault {
+                    error_id: 28000,
+                    reason: "User is not SIP enabled.".into()
+                }),
+                "{wrapper}"
+            );
+        }
     }
 
     #[test]
