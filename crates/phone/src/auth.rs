@@ -34,7 +34,7 @@ use phonestorm_proto::sip::tlsdsk::{
 use phonestorm_proto::sip::{AuthValue, Challenge, Credentials, Message, authentication_info};
 use rand::RngExt;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::time::Instant;
 
 use crate::{Failure, FailureKind, clock};
@@ -351,25 +351,30 @@ impl SignedSa {
     }
 }
 
-/// The TLS configuration of the tunnelled handshake: TLS 1.2 only (as
-/// current Skype for Business servers run TLS-DSK), the downloaded root
-/// chain, the user certificate as client certificate, no resumption (each
-/// tunnel is one handshake).
-pub(crate) fn tunnel_config(
-    provider: Arc<rustls::crypto::CryptoProvider>,
-    roots: Arc<RootCertStore>,
-    cert: &[u8],
-    key: Arc<dyn rustls::sign::SigningKey>,
-) -> Result<Arc<ClientConfig>, Failure> {
-    let chain = vec![CertificateDer::from(cert.to_vec())];
-    let certified = rustls::sign::CertifiedKey::new(chain, key);
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?
-        .with_root_certificates(roots)
-        .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
-    config.resumption = rustls::client::Resumption::disabled();
-    Ok(Arc::new(config))
+/// What the TLS configuration of the tunnelled handshake is made of: TLS
+/// 1.2 only (as current Skype for Business servers run TLS-DSK), the
+/// downloaded root chain, the user certificate as client certificate, no
+/// resumption (each tunnel is one handshake).
+#[derive(Clone)]
+pub(crate) struct TunnelParts {
+    pub(crate) provider: Arc<rustls::crypto::CryptoProvider>,
+    pub(crate) roots: Arc<RootCertStore>,
+    /// The phone's certificate and key, shared with its SIP connection's
+    /// configuration.
+    pub(crate) client: Arc<rustls::sign::SingleCertAndKey>,
+}
+
+impl TunnelParts {
+    /// A configuration for one tunnel handshake.
+    pub(crate) fn config(&self) -> Result<Arc<ClientConfig>, Failure> {
+        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?
+            .with_root_certificates(self.roots.clone())
+            .with_client_cert_resolver(self.client.clone());
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(Arc::new(config))
+    }
 }
 
 /// Time left before `cert` expires (zero if unreadable or past).

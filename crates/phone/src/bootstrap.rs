@@ -128,7 +128,11 @@ pub(crate) struct Phone<'a> {
     pub(crate) sip_uri: Option<String>,
     /// The user certificate (DER) and its key (PKCS#8 DER).
     pub(crate) cert: Option<(Vec<u8>, Arc<crate::shared::PhoneKey>)>,
-    pub(crate) registration: Option<Registration>,
+    /// `cert` as TLS presents it, made on first use (`Phone::client_cert`).
+    pub(crate) client_cert: std::sync::OnceLock<Arc<rustls::sign::SingleCertAndKey>>,
+    /// Boxed: moved into the hold, it would otherwise take its size twice
+    /// in a held phone's future (here and in the hold's state).
+    pub(crate) registration: Option<Box<Registration>>,
     /// The HTTPS connection kept between web service calls.
     pub(crate) web_conn: Option<crate::stages::WebConn>,
     /// The recorder, only when it asked for the wire trace.
@@ -168,6 +172,7 @@ impl<'a> Phone<'a> {
             ticket: None,
             sip_uri: None,
             cert: None,
+            client_cert: std::sync::OnceLock::new(),
             registration: None,
         }
     }

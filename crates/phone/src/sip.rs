@@ -58,8 +58,11 @@ type Legs = Vec<(Direction, String)>;
 /// How a registration authenticates, and the SA it holds.
 struct RegAuth {
     settings: AuthSettings,
-    /// The tunnel's TLS configuration, when the phone holds a certificate.
-    tunnel: Option<Arc<ClientConfig>>,
+    /// What the tunnel's TLS configuration is made of, when the phone
+    /// holds a certificate. The configuration itself is made for each
+    /// handshake: a held phone runs one every few hours at most, and
+    /// keeping it would cost every held phone its size.
+    tunnel: Option<auth::TunnelParts>,
     /// Time left on the user certificate when the registration started.
     cert_left: Duration,
     /// The schemes to try, in order.
@@ -329,9 +332,10 @@ impl Registration {
             Some((Scheme::TlsDsk, c)) => c,
             None => return Ok(challenge.clone()),
         };
-        let Some(tunnel) = self.auth.tunnel.clone() else {
+        let Some(tunnel) = self.auth.tunnel.as_ref().map(auth::TunnelParts::config) else {
             return Ok(challenge.clone());
         };
+        let tunnel = tunnel?;
         let ch = DskChallenge::parse(&c)
             .map_err(|e| Failure::new(FailureKind::AuthRejected, format!("tls-dsk 401: {e}")))?;
         let (mut hs, mut token) = DskHandshake::start(tunnel, &ch)?;
@@ -663,20 +667,8 @@ impl Phone<'_> {
             AuthMode::TlsDsk | AuthMode::Ntlm => None,
             AuthMode::Auto | AuthMode::Certificate | AuthMode::Digest => self.cert.as_ref(),
         };
-        let mut config = match outer_cert {
-            Some((cert, key)) => {
-                // Only the user's certificate: the registrar holds the CA
-                // that issued it (RFC 8446 4.4.2 lets the sender omit the
-                // trust anchor), and a held phone keeps this chain for the
-                // life of its connection, so a CA copy per phone is memory
-                // spent for nothing.
-                let chain = vec![CertificateDer::from(cert.clone())];
-                // The key was parsed once, in the pool; only the chain is new.
-                let certified = rustls::sign::CertifiedKey::new(chain, key.tls.clone());
-                builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
-                    certified,
-                )))
-            }
+        let mut config = match outer_cert.and(self.client_cert()) {
+            Some(client) => builder.with_client_cert_resolver(client),
             None => builder.with_no_client_auth(),
         };
         config.resumption = self.shared.resumption();
@@ -707,7 +699,7 @@ impl Phone<'_> {
                 tried += 1;
                 match self.register_at(c, tls.clone(), tunnel.clone()).await {
                     Ok(reg) => {
-                        self.registration = Some(reg);
+                        self.registration = Some(Box::new(reg));
                         return Ok(());
                     }
                     Err(f) if f.fallback => last = Some(f),
@@ -722,19 +714,34 @@ impl Phone<'_> {
 
     /// The TLS-DSK tunnel's configuration, when the phone holds a
     /// certificate and a root chain and its settings allow TLS-DSK.
-    fn build_tunnel(&self) -> Option<Arc<ClientConfig>> {
+    fn build_tunnel(&self) -> Option<auth::TunnelParts> {
         if self.cfg.auth.mode == AuthMode::Certificate {
             return None;
         }
-        let (cert, key) = self.cert.as_ref()?;
         let trust = self.trust.as_ref()?;
-        auth::tunnel_config(
-            self.shared.provider().clone(),
-            trust.roots.clone(),
-            cert,
-            key.tls.clone(),
-        )
-        .ok()
+        Some(auth::TunnelParts {
+            provider: self.shared.provider().clone(),
+            roots: trust.roots.clone(),
+            client: self.client_cert()?,
+        })
+    }
+
+    /// The user's certificate and key as TLS presents them: one copy,
+    /// shared by the SIP connection's configuration and the TLS-DSK
+    /// tunnel's, since a held phone keeps both. Only the user's
+    /// certificate goes in the chain: the registrar holds the CA that
+    /// issued it (RFC 8446 4.4.2 lets the sender omit the trust anchor),
+    /// and a CA copy per held phone is memory spent for nothing. The key
+    /// was parsed once, in the pool.
+    fn client_cert(&self) -> Option<Arc<rustls::sign::SingleCertAndKey>> {
+        let (cert, key) = self.cert.as_ref()?;
+        let certified = self.client_cert.get_or_init(|| {
+            let chain = vec![CertificateDer::from(cert.clone())];
+            Arc::new(rustls::sign::SingleCertAndKey::from(
+                rustls::sign::CertifiedKey::new(chain, key.tls.clone()),
+            ))
+        });
+        Some(certified.clone())
     }
 
     /// REGISTER at one candidate, following up to `max_redirects` 301s.
@@ -742,7 +749,7 @@ impl Phone<'_> {
         &mut self,
         mut target: Candidate,
         tls: Option<Arc<ClientConfig>>,
-        tunnel: Option<Arc<ClientConfig>>,
+        tunnel: Option<auth::TunnelParts>,
     ) -> Step<Registration> {
         let cert_left = self
             .cert
@@ -889,7 +896,7 @@ impl Phone<'_> {
 /// Keeps `reg` alive until the hold time ends or `stop` fires, then signs
 /// out when configured to.
 pub(crate) async fn hold(
-    mut reg: Registration,
+    mut reg: Box<Registration>,
     id: &Identity,
     cfg: &PhoneConfig,
     stop: &CancellationToken,
@@ -917,37 +924,70 @@ pub(crate) async fn hold(
         };
         let mut next_ka = clock::now() + ka(&reg);
         let mut next_refresh = clock::now() + refresh(&reg);
+        // What woke the held phone. The select only waits; the work is
+        // done after it, so a held phone's state has room for one timer
+        // and the idle read, not for every branch's work as well.
+        enum Woke {
+            Stop,
+            Timer,
+            Idle(Result<(), Failure>),
+        }
         loop {
-            tokio::select! {
+            // One timer, at the earliest of the three deadlines.
+            let wake = end.min(next_refresh).min(next_ka);
+            let woke = tokio::select! {
                 biased;
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep_until(end) => break,
-                _ = tokio::time::sleep_until(next_refresh) => {
-                    match tokio::time::timeout(timeout, reg.register(id, cfg, None, None)).await {
-                        Ok(Ok(m)) if m.status() == Some(200) => {
-                            reg.apply_ok(&m);
-                            next_refresh = clock::now() + refresh(&reg);
-                        }
-                        Ok(Ok(m)) => return PhoneOutcome::Lost(sip_refusal(&m).failure),
-                        Ok(Err(f)) => return PhoneOutcome::Lost(f),
-                        Err(_) => return PhoneOutcome::Lost(Failure::new(FailureKind::Timeout, "re-REGISTER unanswered")),
-                    }
+                _ = stop.cancelled() => Woke::Stop,
+                _ = tokio::time::sleep_until(wake) => Woke::Timer,
+                r = reg.idle() => Woke::Idle(r),
+            };
+            match woke {
+                Woke::Stop => break,
+                Woke::Idle(Ok(())) => {}
+                Woke::Idle(Err(f)) => {
+                    outcome = PhoneOutcome::Lost(f);
+                    break;
                 }
-                _ = tokio::time::sleep_until(next_ka) => {
-                    // RFC 5626 section 3.5.1 ping; [MS-CONMGMT] keep-alive.
-                    let sent = async {
-                        reg.io.write_all(b"\r\n\r\n").await?;
-                        reg.io.flush().await
-                    };
-                    if let Err(e) = sent.await {
-                        return PhoneOutcome::Lost(io_failure("keep-alive", &e));
-                    }
-                    next_ka = clock::now() + ka(&reg);
-                }
-                r = reg.idle() => {
-                    if let Err(f) = r {
-                        outcome = PhoneOutcome::Lost(f);
+                Woke::Timer => {
+                    let now = clock::now();
+                    if now >= end {
                         break;
+                    }
+                    if now >= next_refresh {
+                        // Boxed, here and at sign-out: a REGISTER
+                        // transaction's future (TLS-DSK legs included) is
+                        // several KiB, and inline it would sit in every
+                        // held phone's state for the whole hold rather than
+                        // for one refresh.
+                        let refreshed = tokio::time::timeout(
+                            timeout,
+                            Box::pin(reg.register(id, cfg, None, None)),
+                        )
+                        .await;
+                        match refreshed {
+                            Ok(Ok(m)) if m.status() == Some(200) => {
+                                reg.apply_ok(&m);
+                                next_refresh = clock::now() + refresh(&reg);
+                            }
+                            Ok(Ok(m)) => return PhoneOutcome::Lost(sip_refusal(&m).failure),
+                            Ok(Err(f)) => return PhoneOutcome::Lost(f),
+                            Err(_) => {
+                                return PhoneOutcome::Lost(Failure::new(
+                                    FailureKind::Timeout,
+                                    "re-REGISTER unanswered",
+                                ));
+                            }
+                        }
+                    } else if now >= next_ka {
+                        // RFC 5626 section 3.5.1 ping; [MS-CONMGMT] keep-alive.
+                        let sent = async {
+                            reg.io.write_all(b"\r\n\r\n").await?;
+                            reg.io.flush().await
+                        };
+                        if let Err(e) = sent.await {
+                            return PhoneOutcome::Lost(io_failure("keep-alive", &e));
+                        }
+                        next_ka = clock::now() + ka(&reg);
                     }
                 }
             }
@@ -956,7 +996,7 @@ pub(crate) async fn hold(
     if cfg.sign_out && outcome == PhoneOutcome::SignedIn {
         // A sign-out that fails changes nothing the phone can act on: the
         // registration expires on its own.
-        let _ = tokio::time::timeout(timeout, reg.register(id, cfg, Some(0), None)).await;
+        let _ = tokio::time::timeout(timeout, Box::pin(reg.register(id, cfg, Some(0), None))).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), reg.io.shutdown()).await;
     outcome

@@ -799,6 +799,7 @@ impl Phone<'_> {
         };
         self.sip_uri = Some(sip_uri);
         self.cert = Some((cert, key));
+        self.client_cert = std::sync::OnceLock::new();
         // The web services are done with: let the connection go.
         self.web_conn = None;
         // The ticket has done its job; a held phone keeps no copy.

@@ -102,7 +102,9 @@ async fn session_cache_modes_all_sign_in() {
 }
 
 /// The phone's own future is what a held phone costs besides its
-/// connection: stage attempts are boxed, so it stays small.
+/// connection: stage attempts, the registration and the hold are boxed,
+/// so it stays small (360 bytes when the registration was boxed; 1,440
+/// before, when it sat here as well as in the hold).
 #[tokio::test]
 async fn a_phone_future_is_small() {
     let mock = mock(MockConfig::default()).await;
@@ -121,7 +123,7 @@ async fn a_phone_future_is_small() {
     );
     let size = std::mem::size_of_val(&f);
     eprintln!("bootstrap future: {size} bytes");
-    assert!(size <= 2048, "{size}");
+    assert!(size <= 512, "{size}");
     drop(f);
     mock.shutdown().await;
 }
