@@ -57,3 +57,26 @@ report-screenshot:
     rm -rf target/chromium-profile
     chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --hide-scrollbars --user-data-dir=target/chromium-profile --screenshot="$PWD/target/report-screenshot.png" --window-size=1280,2000 "file://$PWD/target/report-smoke.html"
     @echo "target/report-screenshot.png"
+
+# A live Monday morning seen by Prometheus' own checker: starts
+# scenarios/monday-morning.toml with --metrics-listen, scrapes /metrics
+# after `seconds`, runs `promtool check metrics` on the page (Debian package
+# prometheus), lists the stages on it, then stops the run with Ctrl-C
+# (SIGINT), which still writes target/monday-partial.json.
+metrics-check seconds="60" addr="127.0.0.1:9464":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -q
+    mkdir -p target
+    target/release/phonestorm run scenarios/monday-morning.toml --quiet \
+        --metrics-listen {{addr}} --report-json target/monday-partial.json > target/monday-partial.txt 2>&1 &
+    run=$!
+    trap 'kill -INT $run 2>/dev/null || true' EXIT
+    sleep {{seconds}}
+    curl -sf http://{{addr}}/metrics > target/monday-metrics.txt
+    promtool check metrics < target/monday-metrics.txt && echo "promtool check metrics: no complaints"
+    echo "stages on the page:"
+    grep -o 'stage="[a-z_]*"' target/monday-metrics.txt | sort -u
+    kill -INT $run; wait $run || true
+    trap - EXIT
+    echo "report of the interrupted run: target/monday-partial.json"
