@@ -6,15 +6,19 @@
 //! λ(t) in phones per second made of linear segments; phone `k` arrives
 //! where the cumulative rate Λ(t) reaches `k` (uniform spacing) or the
 //! `k`-th point of a unit-rate Poisson process (Poisson spacing: Λ⁻¹ maps
-//! a homogeneous process onto the profile). Everything here is a pure
+//! a homogeneous process onto the profile). The Poisson process is the one
+//! conditioned on holding exactly the run's `n` phones in [0, n): its
+//! points are then `n` sorted uniform draws on [0, n). Unconditioned, the
+//! sum of `n` exponential gaps overshoots `n` half the time, and a curve
+//! holding `n` phones would drop the last few hundred of 20,000 past its
+//! end. Everything here is a pure
 //! function of its arguments; the caller passes the seeded RNG. Starting
 //! the phones on time is `run`'s job.
 
 use std::path::Path;
 use std::time::Duration;
 
-use rand::Rng;
-use rand_distr::{Distribution, Exp1};
+use rand::{Rng, RngExt};
 
 use crate::error::{Error, Result};
 
@@ -25,7 +29,9 @@ pub enum Spacing {
     /// Evenly: at rate 10/s, one phone every 100 ms.
     #[default]
     Uniform,
-    /// A Poisson process: exponential gaps, the same mean rate.
+    /// A Poisson process: exponential gaps, the same mean rate (given
+    /// the phone count: every phone arrives within the span uniform
+    /// spacing would give them).
     Poisson,
 }
 
@@ -205,14 +211,21 @@ pub fn schedule<R: Rng + ?Sized>(
     let mut seg_iter = segments.iter();
     let mut seg = seg_iter.next().copied();
     let (mut seg_start_t, mut seg_start_c) = (0.0_f64, 0.0_f64);
-    let mut target = 0.0_f64;
+    // A unit-rate Poisson process given n points in [0, n): n sorted
+    // uniform draws there (the module's doc says why conditioned).
+    let poisson: Vec<f64> = match spacing {
+        Spacing::Uniform => Vec::new(),
+        Spacing::Poisson => {
+            let span = f64::from(n);
+            let mut v: Vec<f64> = (0..n).map(|_| rng.random::<f64>() * span).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        }
+    };
     for k in 0..n {
-        target = match spacing {
+        let target = match spacing {
             Spacing::Uniform => f64::from(k),
-            Spacing::Poisson => {
-                let gap: f64 = Exp1.sample(rng);
-                target + gap
-            }
+            Spacing::Poisson => poisson.get(k as usize).copied().unwrap_or(f64::from(k)),
         };
         // Advance to the segment holding `target`.
         let t = loop {
@@ -366,6 +379,35 @@ mod tests {
         let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
         let cv = var.sqrt() / mean;
         assert!((cv - 1.0).abs() < 0.05, "cv {cv}");
+    }
+
+    /// A curve holding `n` phones schedules all `n` with Poisson spacing,
+    /// whatever the seed: the Poisson process is conditioned on the count.
+    #[test]
+    fn poisson_on_a_curve_schedules_every_phone_within_it() {
+        // 2,000 phones over 10 minutes, rising then falling.
+        let curve: Vec<f64> = [
+            50.0, 100.0, 200.0, 300.0, 350.0, 350.0, 300.0, 200.0, 100.0, 50.0,
+        ]
+        .to_vec();
+        assert_eq!(curve.iter().sum::<f64>(), 2000.0);
+        for seed in 0..20 {
+            let v = schedule(
+                &Profile::Curve(curve.clone()),
+                2000,
+                Spacing::Poisson,
+                1.0,
+                None,
+                &mut StdRng::seed_from_u64(seed),
+            )
+            .unwrap();
+            assert_eq!(v.len(), 2000, "seed {seed}");
+            assert!(is_monotonic(&v));
+            assert!(v.last().unwrap().as_secs_f64() <= 600.0);
+            // The busiest minutes get the most arrivals, as the curve says.
+            let minute = |m: u64| v.iter().filter(|d| d.as_secs() / 60 == m).count();
+            assert!(minute(4) > minute(0) * 4, "seed {seed}");
+        }
     }
 
     #[test]
