@@ -270,6 +270,7 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
     c.sources = source_range(s.phones.source_addresses)?;
     c.hold = s.hold.duration;
     c.sign_out = s.hold.sign_out;
+    c.keep_alive.enabled = s.hold.keep_alives;
     c.auth.mode = match s.register_auth {
         RegisterAuth::Auto => phonestorm_phone::AuthMode::Auto,
         RegisterAuth::TlsDsk => phonestorm_phone::AuthMode::TlsDsk,

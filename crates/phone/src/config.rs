@@ -277,6 +277,11 @@ impl Default for TlsSettings {
 /// Staying signed in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeepAlive {
+    /// Keep the registration alive while held (default true). Off, the
+    /// phone holds its connection silently: no keep-alives and no
+    /// re-REGISTER, so the registrar's idle timeout or the expiry ends it,
+    /// as on a phone whose keep-alive broke.
+    pub enabled: bool,
     /// Send CRLF keep-alives at this share of the registrar's
     /// `ms-keep-alive` timeout (default 0.5: twice per timeout).
     pub share: f64,
@@ -290,6 +295,7 @@ pub struct KeepAlive {
 impl Default for KeepAlive {
     fn default() -> Self {
         KeepAlive {
+            enabled: true,
             share: 0.5,
             fallback_timeout: Duration::from_secs(300),
             refresh_share: 0.8,

@@ -922,8 +922,14 @@ pub(crate) async fn hold(
                 .mul_f64(cfg.keep_alive.refresh_share.clamp(0.05, 1.0))
                 .max(Duration::from_secs(1))
         };
-        let mut next_ka = clock::now() + ka(&reg);
-        let mut next_refresh = clock::now() + refresh(&reg);
+        // With keep-alives off, neither comes before the hold's end.
+        let alive = cfg.keep_alive.enabled;
+        let mut next_ka = if alive { clock::now() + ka(&reg) } else { end };
+        let mut next_refresh = if alive {
+            clock::now() + refresh(&reg)
+        } else {
+            end
+        };
         // What woke the held phone. The select only waits; the work is
         // done after it, so a held phone's state has room for one timer
         // and the idle read, not for every branch's work as well.

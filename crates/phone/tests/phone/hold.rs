@@ -27,6 +27,28 @@ async fn held_phone_pings_refreshes_and_signs_out() {
     mock.shutdown().await;
 }
 
+/// `hold.keep_alives = false`: no CRLF and no re-REGISTER, so the
+/// registrar's idle timeout (1 s here) closes the connection and the phone
+/// records the registration lost, with the reason.
+#[tokio::test]
+async fn held_phone_without_keep_alives_is_dropped_by_the_registrar() {
+    let mut mcfg = short_expires(MockConfig::default());
+    mcfg.registrar.keepalive_timeout = Duration::from_secs(1);
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.hold = Duration::from_millis(3500);
+    cfg.keep_alive.enabled = false;
+    let rec = Collect::default();
+    let r = run(&phone(13, "13579"), &cfg, &rec).await;
+    let PhoneOutcome::Lost(f) = &r.outcome else {
+        panic!("expected the registration lost, got {:?}", r.outcome);
+    };
+    assert!(f.detail.contains("closed"), "{f:?}");
+    // The sign-in only: no refresh, and no sign-out on a lost connection.
+    assert_eq!(answers(&mock, 200), 1);
+    mock.shutdown().await;
+}
+
 #[tokio::test]
 async fn stop_while_held_signs_out() {
     let mock = mock(MockConfig::default()).await;
