@@ -241,6 +241,9 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
         if let (Some(w), None) = (&st.given.web_server, &target.web_server) {
             target.web_server = Some(host_port(w, target.ports.https.unwrap_or(443))?);
         }
+        if let Some(u) = &st.given.update_server {
+            target.update_server = Some(host_port(u, target.ports.https.unwrap_or(443))?);
+        }
     }
     let mut c = PhoneConfig::new(target).map_err(|e| setup(e.to_string()))?;
     for (stage, st) in &s.stages {

@@ -83,6 +83,9 @@ pub struct Target {
     pub registrars: Vec<HostPort>,
     /// The web services host when not learnt from DHCP option 43.
     pub web_server: Option<HostPort>,
+    /// The device update service when not `ucupdates-r2.<domain>` (a
+    /// scenario's `dns.given.update_server`).
+    pub update_server: Option<HostPort>,
     /// Port overrides.
     pub ports: Ports,
     /// Static name-to-address entries consulted before DNS.
@@ -99,6 +102,7 @@ impl Target {
             sip_domain: sip_domain.to_owned(),
             registrars: Vec::new(),
             web_server: None,
+            update_server: None,
             ports: Ports::default(),
             hosts: Vec::new(),
         }

@@ -421,8 +421,13 @@ impl Phone<'_> {
             ));
         }
         self.srv_tls = found;
-        let host = dns::ucupdates_host(&domain)
-            .map_err(|e| Failure::new(FailureKind::Other, format!("ucupdates host: {e}")))?;
+        let host = match &self.cfg.target.update_server {
+            // Given with its address: nothing to look up.
+            Some(given) if given.addr.is_some() => return Ok(()),
+            Some(given) => given.host.clone(),
+            None => dns::ucupdates_host(&domain)
+                .map_err(|e| Failure::new(FailureKind::Other, format!("ucupdates host: {e}")))?,
+        };
         self.resolve(&host).await?;
         Ok(())
     }
@@ -502,18 +507,23 @@ impl Phone<'_> {
     /// server yet: see [`crate::Shared::unverified`]) and, when told to,
     /// the image download and a restart.
     pub(crate) async fn update(&mut self) -> Step<()> {
-        let web = self.web_server().ok();
-        let domain = self.domain().to_owned();
-        let host = dns::ucupdates_host(&domain)
-            .map_err(|e| Failure::new(FailureKind::Other, format!("ucupdates host: {e}")))?;
-        let port = self
-            .cfg
-            .target
-            .ports
-            .https
-            .or(web.as_ref().map(|w| w.port))
-            .unwrap_or(443);
-        let server = HostPort::new(host, port);
+        let server = match &self.cfg.target.update_server {
+            Some(given) => given.clone(),
+            None => {
+                let web = self.web_server().ok();
+                let host = dns::ucupdates_host(self.domain()).map_err(|e| {
+                    Failure::new(FailureKind::Other, format!("ucupdates host: {e}"))
+                })?;
+                let port = self
+                    .cfg
+                    .target
+                    .ports
+                    .https
+                    .or(web.as_ref().map(|w| w.port))
+                    .unwrap_or(443);
+                HostPort::new(host, port)
+            }
+        };
         let body = self
             .cfg
             .templates

@@ -47,6 +47,24 @@ async fn unreachable_first_registrar_falls_back_to_dns() {
     mock.shutdown().await;
 }
 
+/// A scenario's `dns.given.update_server` replaces `ucupdates-r2.<domain>`:
+/// pointed at a closed port, the update check is refused there.
+#[tokio::test]
+async fn given_update_server_is_where_the_update_check_goes() {
+    let mock = mock(MockConfig::default()).await;
+    let mut cfg = config(&mock);
+    cfg.target.update_server = Some(HostPort::at("updates.contoso.com", closed_port().await));
+    cfg.stage_mut(Stage::Update).retry.attempts = 1;
+    let rec = Collect::default();
+    let r = run(&phone(3, "13579"), &cfg, &rec).await;
+    let PhoneOutcome::Failed { stage, failure } = &r.outcome else {
+        panic!("expected the update check to fail, got {:?}", r.outcome);
+    };
+    assert_eq!(*stage, Stage::Update);
+    assert_eq!(failure.kind, FailureKind::Refused, "{failure:?}");
+    mock.shutdown().await;
+}
+
 #[tokio::test]
 async fn redirect_to_the_home_front_end_is_followed() {
     let mock = mock(MockConfig {
