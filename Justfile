@@ -34,7 +34,10 @@ fuzz seconds="60":
 
 # Benchmarks (not tests): figures and commands are in bench/README.md. Each
 # run is bounded (the scenario's phone count and hold) and stays on loopback.
+# bench/run.sh needs jq and GNU time: installed here (Debian packages) when
+# missing.
 bench:
+    command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq time; }
     cargo run --release -p phonestorm-bench --bin crypto-floor
     bench/run.sh bench/signin.toml
     bench/run.sh bench/held.toml
