@@ -32,10 +32,9 @@ fuzz seconds="60":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     cd crates/proto && for t in dhcp sip soap; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t -- -max_total_time={{seconds}} || exit 1; done
 
-# Benchmarks (not tests): figures and commands are in bench/README.md. Each
-# run is bounded (the scenario's phone count and hold) and stays on loopback.
-# bench/run.sh needs jq and GNU time: installed here (Debian packages) when
-# missing.
+# Each run is bounded (the scenario's phone count and hold) and stays on
+# loopback. bench/run.sh needs jq and GNU time, installed when missing.
+# Benchmarks (not tests); figures and commands in bench/README.md.
 bench:
     command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq time; }
     cargo run --release -p phonestorm-bench --bin crypto-floor
