@@ -126,10 +126,10 @@ pub(crate) struct Phone<'a> {
     /// The SAML assertion (raw XML) and its proof key.
     pub(crate) ticket: Option<(String, Vec<u8>)>,
     pub(crate) sip_uri: Option<String>,
-    /// The user certificate (DER) and its key (PKCS#8 DER).
-    pub(crate) cert: Option<(Vec<u8>, Arc<crate::shared::PhoneKey>)>,
-    /// `cert` as TLS presents it, made on first use (`Phone::client_cert`).
-    pub(crate) client_cert: std::sync::OnceLock<Arc<rustls::sign::SingleCertAndKey>>,
+    /// The user certificate and its key, as TLS presents them: one copy,
+    /// shared by the SIP connection's configuration and the TLS-DSK
+    /// tunnel's, since a held phone keeps both.
+    pub(crate) cert: Option<Arc<rustls::sign::CertifiedKey>>,
     /// Boxed: moved into the hold, it would otherwise take its size twice
     /// in a held phone's future (here and in the hold's state).
     pub(crate) registration: Option<Box<Registration>>,
@@ -172,7 +172,6 @@ impl<'a> Phone<'a> {
             ticket: None,
             sip_uri: None,
             cert: None,
-            client_cert: std::sync::OnceLock::new(),
             registration: None,
         }
     }

@@ -24,7 +24,6 @@ use phonestorm_proto::sip::{
 };
 use rand::RngExt;
 use rustls::ClientConfig;
-use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -663,11 +662,11 @@ impl Phone<'_> {
         // In TLS-DSK mode the certificate goes through the tunnel only, as
         // on a Lync phone; the other modes also offer it on the connection
         // (what a standard registrar checks).
-        let outer_cert = match self.cfg.auth.mode {
-            AuthMode::TlsDsk | AuthMode::Ntlm => None,
-            AuthMode::Auto | AuthMode::Certificate | AuthMode::Digest => self.cert.as_ref(),
+        let offers_cert = match self.cfg.auth.mode {
+            AuthMode::TlsDsk | AuthMode::Ntlm => false,
+            AuthMode::Auto | AuthMode::Certificate | AuthMode::Digest => true,
         };
-        let mut config = match outer_cert.and(self.client_cert()) {
+        let mut config = match self.client_cert().filter(|_| offers_cert) {
             Some(client) => builder.with_client_cert_resolver(client),
             None => builder.with_no_client_auth(),
         };
@@ -726,22 +725,11 @@ impl Phone<'_> {
         })
     }
 
-    /// The user's certificate and key as TLS presents them: one copy,
-    /// shared by the SIP connection's configuration and the TLS-DSK
-    /// tunnel's, since a held phone keeps both. Only the user's
-    /// certificate goes in the chain: the registrar holds the CA that
-    /// issued it (RFC 8446 4.4.2 lets the sender omit the trust anchor),
-    /// and a CA copy per held phone is memory spent for nothing. The key
-    /// was parsed once, in the pool.
+    /// The user's certificate and key as a client certificate resolver,
+    /// around the phone's one copy of them.
     fn client_cert(&self) -> Option<Arc<rustls::sign::SingleCertAndKey>> {
-        let (cert, key) = self.cert.as_ref()?;
-        let certified = self.client_cert.get_or_init(|| {
-            let chain = vec![CertificateDer::from(cert.clone())];
-            Arc::new(rustls::sign::SingleCertAndKey::from(
-                rustls::sign::CertifiedKey::new(chain, key.tls.clone()),
-            ))
-        });
-        Some(certified.clone())
+        let certified = self.cert.clone()?;
+        Some(Arc::new(rustls::sign::SingleCertAndKey::from(certified)))
     }
 
     /// REGISTER at one candidate, following up to `max_redirects` 301s.
@@ -754,7 +742,8 @@ impl Phone<'_> {
         let cert_left = self
             .cert
             .as_ref()
-            .map_or(Duration::ZERO, |(c, _)| auth::certificate_left(c));
+            .and_then(|c| c.end_entity_cert().ok())
+            .map_or(Duration::ZERO, |c| auth::certificate_left(c));
         let sip_uri = self
             .sip_uri
             .clone()

@@ -808,8 +808,14 @@ impl Phone<'_> {
             Err(e) => return parse_fail("GetAndPublishCert answer", e),
         };
         self.sip_uri = Some(sip_uri);
-        self.cert = Some((cert, key));
-        self.client_cert = std::sync::OnceLock::new();
+        // Only the user's certificate goes in the chain: the registrar
+        // holds the CA that issued it (RFC 8446 4.4.2 lets the sender omit
+        // the trust anchor), and a CA copy per held phone is memory spent
+        // for nothing. The key was parsed once, in the pool.
+        self.cert = Some(std::sync::Arc::new(rustls::sign::CertifiedKey::new(
+            vec![rustls_pki_types::CertificateDer::from(cert)],
+            key.tls.clone(),
+        )));
         // The web services are done with: let the connection go.
         self.web_conn = None;
         // The ticket has done its job; a held phone keeps no copy.
