@@ -49,6 +49,11 @@ pub(crate) struct RunArgs {
     /// With the embedded mock, its `phonestorm_mock_*` series are there too.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Phone threads, each a single-threaded runtime that new phones fill
+    /// before the next (default: one per core); 0 runs the phones on one
+    /// work-stealing runtime instead.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    threads: Option<u16>,
 }
 
 /// `1s`, `500ms`: at least 10 ms, at most an hour.
@@ -133,6 +138,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
     let mut settings = RunSettings::from_scenario(&scenario).map_err(|e| Usage(e.to_string()))?;
     settings.progress = !args.quiet && std::io::stderr().is_terminal();
     settings.timeline_every = args.timeline_interval;
+    settings.threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -29,6 +29,7 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod source;
+pub mod threads;
 pub mod thresholds;
 pub mod timeline;
 pub mod users;

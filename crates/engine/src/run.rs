@@ -2,7 +2,9 @@
 //!
 //! Arrivals follow the precomputed schedule: the run sleeps until each
 //! phone's intended start, takes the global sign-in limiter and a
-//! concurrency permit, then spawns the phone as its own task. A watcher
+//! concurrency permit, then spawns the phone as its own task, on one of
+//! the phone threads ([`crate::threads`]) or, with none, on the caller's
+//! runtime. A watcher
 //! ends the run early on the abort rule, the time limit or the caller's
 //! stop token (Ctrl-C): arrivals stop, running phones are told to stop
 //! (sign out), and the run waits for them at most `stop_grace` before
@@ -33,6 +35,7 @@ use crate::record::Recording;
 use crate::report::{Ending, Report};
 use crate::scenario::Scenario;
 use crate::schedule;
+use crate::threads::{PhoneThreads, Placement};
 
 /// A phone's index in the run (`StageEvent::phone`).
 pub type PhoneIndex = u32;
@@ -104,6 +107,10 @@ pub struct RunSettings {
     pub metrics: Option<Arc<Metrics>>,
     /// Length of one timeline interval.
     pub timeline_every: Duration,
+    /// Phone threads, each a single-threaded runtime ([`crate::threads`]);
+    /// `0` runs the phones on the caller's runtime (as tests with paused
+    /// time need).
+    pub threads: usize,
 }
 
 impl RunSettings {
@@ -122,6 +129,7 @@ impl RunSettings {
             progress: false,
             metrics: None,
             timeline_every: crate::timeline::DEFAULT_INTERVAL,
+            threads: 0,
         }
     }
 
@@ -242,72 +250,38 @@ pub async fn run<L: Launcher>(
         .clone()
         .map(|m| tokio::spawn(sample(m, done.clone())));
 
-    let mut phones = JoinSet::new();
-    for (i, offset) in (0..count).zip(settings.offsets.iter()) {
-        let intended = origin + *offset;
-        // Scheduler lag counts from when the loop was free to wait for this
-        // phone: time held by the limiters below is theirs, not the
-        // harness's.
-        let free = clock::now();
-        tokio::select! {
-            biased;
-            _ = halt.cancelled() => break,
-            _ = sleep_until(intended) => {}
-        }
-        let lag = clock::now().saturating_duration_since(intended.max(free));
-        if let Some(g) = &global {
-            tokio::select! {
-                biased;
-                _ = halt.cancelled() => break,
-                _ = g.until_ready() => {}
+    let arrivals = Arc::new(Arrivals {
+        origin,
+        offsets: settings.offsets.clone(),
+        recording: recording.clone(),
+        metrics: metrics.clone(),
+        recorder,
+        gate,
+        global,
+        permits,
+        halt,
+        phones_stop,
+        stop_grace: settings.stop_grace,
+        launcher,
+    });
+    match PhoneThreads::start(settings.threads.min(settings.offsets.len())).await {
+        None => arrivals.all(Placement::here()).await,
+        Some(threads) => {
+            if let Some(m) = &metrics {
+                m.set_runtimes(threads.handles());
+            }
+            let placement = threads.placement();
+            let a = arrivals.clone();
+            // The arrivals run on the first phone thread, so starting a
+            // phone there wakes no other thread.
+            let _ = threads.first().spawn(a.all(placement)).await;
+            threads.stop().await;
+            if let Some(m) = &metrics {
+                m.set_runtimes(Vec::new());
             }
         }
-        let permit = match &permits {
-            None => None,
-            Some(sem) => tokio::select! {
-                biased;
-                _ = halt.cancelled() => break,
-                p = sem.clone().acquire_owned() => p.ok(),
-            },
-        };
-        let started = clock::now();
-        recording.phone_started(i, intended, started);
-        if let Some(m) = &metrics {
-            m.arrival(i, intended, started, lag);
-        }
-        let phone = launcher.launch(
-            i,
-            intended,
-            recorder.clone(),
-            gate.clone(),
-            phones_stop.clone(),
-        );
-        let rec = recording.clone();
-        let told_to_stop = phones_stop.clone();
-        phones.spawn(async move {
-            phone.await;
-            if told_to_stop.is_cancelled() {
-                rec.phone_cut_short(i);
-            } else {
-                rec.phone_finished(i);
-            }
-            drop(permit);
-        });
-        while phones.try_join_next().is_some() {}
     }
 
-    if !halt.is_cancelled() {
-        tokio::select! {
-            _ = drain(&mut phones) => {}
-            _ = halt.cancelled() => {}
-        }
-    }
-    if halt.is_cancelled() {
-        phones_stop.cancel();
-        let _ = tokio::time::timeout(settings.stop_grace, drain(&mut phones)).await;
-        phones.abort_all();
-        drain(&mut phones).await;
-    }
     done.cancel();
     let _ = watcher.await;
     if let Some(p) = progress {
@@ -329,6 +303,98 @@ pub async fn run<L: Launcher>(
     report.timeline = timeline.await.unwrap_or_default();
     report.bottleneck = crate::bottleneck::find(&report.timeline);
     report
+}
+
+/// What every share of the arrivals needs, shared by the phone threads.
+struct Arrivals<L> {
+    origin: Instant,
+    offsets: Vec<Duration>,
+    recording: Arc<Recording>,
+    metrics: Option<Arc<Metrics>>,
+    recorder: Arc<dyn Recorder>,
+    gate: Arc<dyn Gate>,
+    global: Option<RateGate>,
+    permits: Option<Arc<Semaphore>>,
+    /// Arrivals stop when this fires (abort rule, time limit, Ctrl-C).
+    halt: CancellationToken,
+    /// Running phones are told to sign out when this fires.
+    phones_stop: CancellationToken,
+    stop_grace: Duration,
+    launcher: L,
+}
+
+impl<L: Launcher> Arrivals<L> {
+    /// Starts every phone at its intended start, where `placement` puts
+    /// it, then waits for them (at most the stop grace once the run is
+    /// halted).
+    async fn all(self: Arc<Self>, mut placement: Placement) {
+        let mut phones = JoinSet::new();
+        for (i, offset) in (0..PhoneIndex::MAX).zip(self.offsets.iter().copied()) {
+            let intended = self.origin + offset;
+            // Scheduler lag counts from when the loop was free to wait for
+            // this phone: time held by the limiters below is theirs, not
+            // the harness's.
+            let free = clock::now();
+            tokio::select! {
+                biased;
+                _ = self.halt.cancelled() => break,
+                _ = sleep_until(intended) => {}
+            }
+            let lag = clock::now().saturating_duration_since(intended.max(free));
+            if let Some(g) = &self.global {
+                tokio::select! {
+                    biased;
+                    _ = self.halt.cancelled() => break,
+                    _ = g.until_ready() => {}
+                }
+            }
+            let permit = match &self.permits {
+                None => None,
+                Some(sem) => tokio::select! {
+                    biased;
+                    _ = self.halt.cancelled() => break,
+                    p = sem.clone().acquire_owned() => p.ok(),
+                },
+            };
+            let started = clock::now();
+            self.recording.phone_started(i, intended, started);
+            if let Some(m) = &self.metrics {
+                m.arrival(i, intended, started, lag);
+            }
+            let phone = self.launcher.launch(
+                i,
+                intended,
+                self.recorder.clone(),
+                self.gate.clone(),
+                self.phones_stop.clone(),
+            );
+            let rec = self.recording.clone();
+            let told_to_stop = self.phones_stop.clone();
+            placement.spawn(&mut phones, async move {
+                phone.await;
+                if told_to_stop.is_cancelled() {
+                    rec.phone_cut_short(i);
+                } else {
+                    rec.phone_finished(i);
+                }
+                drop(permit);
+            });
+            while phones.try_join_next().is_some() {}
+        }
+
+        if !self.halt.is_cancelled() {
+            tokio::select! {
+                _ = drain(&mut phones) => {}
+                _ = self.halt.cancelled() => {}
+            }
+        }
+        if self.halt.is_cancelled() {
+            self.phones_stop.cancel();
+            let _ = tokio::time::timeout(self.stop_grace, drain(&mut phones)).await;
+            phones.abort_all();
+            drain(&mut phones).await;
+        }
+    }
 }
 
 /// Samples the harness's health once a second until `done`.
@@ -503,6 +569,54 @@ mod tests {
             "{:?}",
             r.signin
         );
+    }
+
+    // Phone threads run on real time (each has its own runtime, which a
+    // paused test clock cannot reach): short stages, and counts only.
+    #[tokio::test]
+    async fn phones_on_phone_threads_report_the_same_counts() {
+        let script = Script {
+            stage_time: Duration::from_millis(1),
+            fails_at: |p| (p % 10 == 3).then_some(Stage::Certificate),
+            ..ok_script()
+        };
+        let settings = RunSettings {
+            threads: 2,
+            ..RunSettings::new(every(40, Duration::from_millis(1)))
+        };
+        let r = run(settings, script.launcher(), CancellationToken::new()).await;
+        assert_eq!(r.ending, Ending::Completed);
+        assert_eq!(
+            (r.phones.started, r.phones.registered, r.phones.failed),
+            (40, 36, 4)
+        );
+        let cert = r.stages.get(Stage::Certificate).unwrap();
+        assert_eq!((cert.count, cert.ok, cert.failed), (40, 36, 4));
+    }
+
+    #[tokio::test]
+    async fn a_stop_reaches_phones_held_on_phone_threads() {
+        let script = Script {
+            stage_time: Duration::from_millis(1),
+            hold: Duration::from_secs(3600),
+            ..ok_script()
+        };
+        let settings = RunSettings {
+            threads: 2,
+            ..RunSettings::new(every(10, Duration::from_millis(1)))
+        };
+        let stop = CancellationToken::new();
+        let s2 = stop.clone();
+        let rec = tokio::spawn(run(settings, script.launcher(), stop));
+        // The phones sign in within milliseconds and then hold for an
+        // hour; only the stop ends them (bounded: a broken stop fails the
+        // test after a minute rather than hanging it).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s2.cancel();
+        let rec = tokio::time::timeout(Duration::from_secs(60), rec);
+        let r = rec.await.expect("the run ends").expect("the run ends");
+        assert_eq!(r.ending, Ending::Stopped);
+        assert_eq!((r.phones.started, r.phones.registered), (10, 10));
     }
 
     #[tokio::test(start_paused = true)]

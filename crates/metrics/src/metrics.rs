@@ -121,6 +121,8 @@ struct StageSet {
 struct Scrape {
     source: Option<Arc<dyn PhoneSource>>,
     schedule: Option<(Instant, Arc<[Duration]>)>,
+    /// The runtimes the phones run on; empty: the one serving the page.
+    runtimes: Vec<tokio::runtime::Handle>,
     phones_at: [IntGauge; STAGES],
     signed_in_now: IntGauge,
     failed: IntCounter,
@@ -313,6 +315,7 @@ impl Metrics {
         let scrape = Scrape {
             source: None,
             schedule: None,
+            runtimes: Vec::new(),
             phones_at: Stage::ALL.map(|s| phones_at_vec.with_label_values(&[s.name()])),
             signed_in_now: int_gauge(names::PHONES_SIGNED_IN, "Phones signed in now.")?,
             failed: int_counter(
@@ -368,6 +371,12 @@ impl Metrics {
         let mut s = lock(&self.scrape);
         s.scheduled.set(gauge(offsets.len() as u64));
         s.schedule = Some((origin, offsets));
+    }
+
+    /// The runtimes the phones run on (the engine's phone threads), whose
+    /// workers, tasks and queues the runtime gauges then add up.
+    pub fn set_runtimes(&self, runtimes: Vec<tokio::runtime::Handle>) {
+        lock(&self.scrape).runtimes = runtimes;
     }
 
     /// Phone `phone` started at `started`, meant for `intended`; the
@@ -496,11 +505,19 @@ impl Metrics {
             set_float_counter(&s.cpu_user, t.user);
             set_float_counter(&s.cpu_system, t.system);
         }
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            let m = h.metrics();
-            s.workers.set(gauge(m.num_workers() as u64));
-            s.tasks.set(gauge(m.num_alive_tasks() as u64));
-            s.queue.set(gauge(m.global_queue_depth() as u64));
+        let here: Vec<_> = tokio::runtime::Handle::try_current().into_iter().collect();
+        let runtimes = if s.runtimes.is_empty() {
+            &here
+        } else {
+            &s.runtimes
+        };
+        if !runtimes.is_empty() {
+            let sum = |f: fn(&tokio::runtime::RuntimeMetrics) -> usize| {
+                runtimes.iter().map(|h| f(&h.metrics()) as u64).sum::<u64>()
+            };
+            s.workers.set(gauge(sum(|m| m.num_workers())));
+            s.tasks.set(gauge(sum(|m| m.num_alive_tasks())));
+            s.queue.set(gauge(sum(|m| m.global_queue_depth())));
         }
         let v = self.health.live();
         s.saturated_cpu.set(i64::from(v.cpu));

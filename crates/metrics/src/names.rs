@@ -56,9 +56,9 @@ pub const SCHEDULER_LAG_SECONDS: &str = "phonestorm_scheduler_lag_seconds";
 pub const HARNESS_CPU_SECONDS_TOTAL: &str = "phonestorm_harness_cpu_seconds_total";
 /// Gauge: CPU cores the harness may use.
 pub const HARNESS_CORES: &str = "phonestorm_harness_cores";
-/// Gauge: async runtime worker threads.
+/// Gauge: worker threads of the async runtimes the phones run on.
 pub const HARNESS_WORKERS: &str = "phonestorm_harness_workers";
-/// Gauge: tasks alive in the async runtime (about one per running phone).
+/// Gauge: tasks alive in those runtimes (about one per running phone).
 pub const HARNESS_TASKS: &str = "phonestorm_harness_tasks";
 /// Gauge: tasks waiting in the runtime's global queue; a queue that grows
 /// means the workers cannot keep up.

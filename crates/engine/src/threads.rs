@@ -1,0 +1,260 @@
+//! The phone threads, and which of them runs each new phone.
+//!
+//! Each phone thread is an OS thread with its own single-threaded tokio
+//! runtime, so a phone's sockets, timers and task stay on one thread and
+//! an answer wakes only that thread. A new phone goes to the first thread
+//! that was busy under [`FILL`] of the last [`WINDOW`]: at modest rates
+//! every phone shares the first thread, which then finds several answers
+//! waiting each time it wakes. That is cheaper than spreading the same
+//! work over every core, where each thread parks and is woken for nearly
+//! every answer (bench/README.md has the figures). Once the first thread
+//! is that busy, phones spill to the next; once every thread is, they go
+//! to the least busy. Busy time is tokio's own count
+//! (`worker_total_busy_duration`), so this costs no clock read per phone.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock;
+
+/// Share of a window a thread may be busy and still take new phones
+/// first. Well below one: a busy thread makes a ready phone wait for the
+/// task in hand (an RSA signature is 0.3 ms), and that wait would show in
+/// the phone's latencies. At one half, 100 sign-ins a second measured the
+/// same latencies as on a work-stealing runtime, for 9% less CPU.
+pub const FILL: f64 = 0.5;
+
+/// How often each thread's busy share is brought up to date.
+pub const WINDOW: Duration = Duration::from_millis(100);
+
+/// Threads started for the phones; they run until [`PhoneThreads::stop`].
+pub struct PhoneThreads {
+    /// The first thread's runtime, where the arrivals run.
+    first: Handle,
+    /// Every thread's runtime, the first included.
+    handles: Vec<Handle>,
+    until: CancellationToken,
+    ended: Vec<oneshot::Receiver<()>>,
+}
+
+impl PhoneThreads {
+    /// Up to `n` phone threads: fewer if the system will not give them,
+    /// `None` if it gives none (or `n` is 0), when phones run on the
+    /// caller's runtime instead.
+    pub async fn start(n: usize) -> Option<Self> {
+        let until = CancellationToken::new();
+        let mut handles = Vec::with_capacity(n);
+        let mut ended = Vec::with_capacity(n);
+        for i in 0..n {
+            let (handle_tx, handle_rx) = oneshot::channel();
+            let (ended_tx, ended_rx) = oneshot::channel();
+            let stop = until.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("phones-{i}"))
+                .spawn(move || {
+                    // Built here, so a runtime never drops inside the
+                    // caller's async context.
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    if handle_tx.send(rt.handle().clone()).is_ok() {
+                        rt.block_on(stop.cancelled());
+                    }
+                    drop(rt);
+                    let _ = ended_tx.send(());
+                });
+            if spawned.is_err() {
+                break;
+            }
+            match handle_rx.await {
+                Ok(h) => {
+                    handles.push(h);
+                    ended.push(ended_rx);
+                }
+                Err(_) => break,
+            }
+        }
+        Some(PhoneThreads {
+            first: handles.first()?.clone(),
+            handles,
+            until,
+            ended,
+        })
+    }
+
+    /// How many threads started.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Always false: a [`PhoneThreads`] has at least one thread.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// The first thread, where the arrivals run.
+    pub fn first(&self) -> &Handle {
+        &self.first
+    }
+
+    /// Their runtimes, for the runtime gauges.
+    pub fn handles(&self) -> Vec<Handle> {
+        self.handles.clone()
+    }
+
+    /// A placement over these threads.
+    pub fn placement(&self) -> Placement {
+        Placement::over(self.handles.clone())
+    }
+
+    /// Ends the threads (their runtimes drop whatever task is left) and
+    /// waits for them.
+    pub async fn stop(self) {
+        self.until.cancel();
+        for e in self.ended {
+            let _ = e.await;
+        }
+    }
+}
+
+/// Places new phones on threads, following how busy each has been.
+pub struct Placement {
+    handles: Vec<Handle>,
+    /// Each thread's busy total at the start of the window.
+    seen: Vec<Duration>,
+    /// Each thread's busy share over the last whole window.
+    busy: Vec<f64>,
+    since: Option<Instant>,
+}
+
+impl Placement {
+    /// Every phone on the caller's runtime.
+    pub fn here() -> Self {
+        Placement::over(Vec::new())
+    }
+
+    fn over(handles: Vec<Handle>) -> Self {
+        let n = handles.len();
+        Placement {
+            handles,
+            seen: vec![Duration::ZERO; n],
+            busy: vec![0.0; n],
+            since: None,
+        }
+    }
+
+    /// Spawns `phone` into `set` on the thread its turn falls to.
+    pub fn spawn<F>(&mut self, set: &mut JoinSet<()>, phone: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if self.handles.is_empty() {
+            set.spawn(phone);
+            return;
+        }
+        self.refresh(clock::now());
+        match self.handles.get(choose(&self.busy)) {
+            Some(h) => set.spawn_on(phone, h),
+            None => set.spawn(phone),
+        };
+    }
+
+    /// Brings the busy shares up to date once a window has passed.
+    fn refresh(&mut self, now: Instant) {
+        let Some(since) = self.since else {
+            self.since = Some(now);
+            for (seen, h) in self.seen.iter_mut().zip(&self.handles) {
+                *seen = h.metrics().worker_total_busy_duration(0);
+            }
+            return;
+        };
+        let span = now.saturating_duration_since(since);
+        if span < WINDOW {
+            return;
+        }
+        for ((seen, busy), h) in self.seen.iter_mut().zip(&mut self.busy).zip(&self.handles) {
+            let total = h.metrics().worker_total_busy_duration(0);
+            *busy = total.saturating_sub(*seen).as_secs_f64() / span.as_secs_f64();
+            *seen = total;
+        }
+        self.since = Some(now);
+    }
+}
+
+/// The thread a new phone goes to, given each thread's busy share: the
+/// first under [`FILL`], else the least busy (the first of equals).
+pub fn choose(busy: &[f64]) -> usize {
+    if let Some(i) = busy.iter().position(|b| *b < FILL) {
+        return i;
+    }
+    let mut best = (0, f64::INFINITY);
+    for (i, b) in busy.iter().enumerate() {
+        if *b < best.1 {
+            best = (i, *b);
+        }
+    }
+    best.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_fill_the_first_thread_before_the_next() {
+        assert_eq!(choose(&[0.0, 0.0]), 0);
+        assert_eq!(choose(&[0.49, 0.0]), 0);
+        assert_eq!(choose(&[0.5, 0.0]), 1);
+        assert_eq!(choose(&[0.9, 0.6, 0.1, 0.0]), 2);
+    }
+
+    #[test]
+    fn when_every_thread_is_busy_the_least_busy_takes_the_phone() {
+        assert_eq!(choose(&[0.95, 0.8, 0.85]), 1);
+        assert_eq!(choose(&[0.9, 0.9]), 0);
+        assert_eq!(choose(&[1.0]), 0);
+    }
+
+    #[tokio::test]
+    async fn phones_run_on_the_phone_threads_and_the_threads_end() {
+        let threads = PhoneThreads::start(2).await.expect("threads");
+        assert_eq!(threads.len(), 2);
+        let mut placement = threads.placement();
+        let mut set = JoinSet::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..4 {
+            let tx = tx.clone();
+            placement.spawn(&mut set, async move {
+                let name = std::thread::current().name().map(str::to_owned);
+                let _ = tx.send(name);
+            });
+        }
+        while set.join_next().await.is_some() {}
+        drop(tx);
+        let mut names = Vec::new();
+        while let Some(n) = rx.recv().await {
+            names.push(n);
+        }
+        assert_eq!(names.len(), 4);
+        // Idle threads: every phone fills the first.
+        assert!(
+            names.iter().all(|n| n.as_deref() == Some("phones-0")),
+            "{names:?}"
+        );
+        threads.stop().await;
+    }
+
+    #[tokio::test]
+    async fn no_threads_asked_for_means_the_callers_runtime() {
+        assert!(PhoneThreads::start(0).await.is_none());
+    }
+}
