@@ -123,8 +123,9 @@ pub(crate) struct Phone<'a> {
     /// Towards registrars, made once so a per-phone session store lives
     /// across attempts and redirects.
     pub(crate) sip_tls: Option<Arc<ClientConfig>>,
-    /// The SAML assertion (raw XML) and its proof key.
-    pub(crate) ticket: Option<(String, Vec<u8>)>,
+    /// The SAML assertion, parsed once, and its proof key; boxed, as a
+    /// held phone has none and keeps only the pointer's room.
+    pub(crate) ticket: Option<Box<(phonestorm_proto::soap::wstrust::SamlAssertion, Vec<u8>)>>,
     pub(crate) sip_uri: Option<String>,
     /// The user certificate and its key, as TLS presents them: one copy,
     /// shared by the SIP connection's configuration and the TLS-DSK

@@ -717,16 +717,16 @@ impl Phone<'_> {
         let env = soap_answer("web ticket", &a)?;
         let rstr = RequestSecurityTokenResponse::from_envelope(&env)
             .or_else(|e| parse_fail("web ticket answer", e))?;
-        let assertion = rstr.assertion.as_ref().ok_or_else(|| {
+        let proof = rstr
+            .proof_key(&entropy)
+            .or_else(|e| parse_fail("web ticket proof key", e))?;
+        let assertion = rstr.assertion.ok_or_else(|| {
             Fail::from(Failure::new(
                 FailureKind::Parse,
                 "web ticket answer without an assertion",
             ))
         })?;
-        let proof = rstr
-            .proof_key(&entropy)
-            .or_else(|e| parse_fail("web ticket proof key", e))?;
-        self.ticket = Some((assertion.raw.clone(), proof));
+        self.ticket = Some(Box::new((assertion, proof)));
         Ok(())
     }
 
@@ -832,12 +832,13 @@ impl Phone<'_> {
     /// a phone has no other time, so a time server that is off makes the
     /// proof stale, as it would on a real phone.
     fn ticket_header(&self) -> Step<String> {
-        let Some((assertion, proof_key)) = &self.ticket else {
+        let Some((assertion, proof_key)) = self.ticket.as_deref() else {
             return fail(FailureKind::Other, "no web ticket");
         };
         if !self.cfg.sign_web_ticket {
             return Ok(format!(
-                "<wsse:Security xmlns:wsse=\"{NS_WSSE}\">{assertion}</wsse:Security>"
+                "<wsse:Security xmlns:wsse=\"{NS_WSSE}\">{}</wsse:Security>",
+                assertion.raw
             ));
         }
         let wall = clock::wall();

@@ -111,7 +111,7 @@ fn security_header(proof: Proof<'_>) -> Option<String> {
         )),
         Proof::Signed(a, key, age) => Some(
             wssec::build_security_header(
-                a,
+                &phonestorm_proto::soap::wstrust::SamlAssertion::parse(a).unwrap(),
                 key,
                 phonestorm_mockfe::clock::wall() - age,
                 Duration::from_secs(300),

@@ -358,8 +358,10 @@ fn signed_info(id: &str, digest_b64: &str) -> String {
 /// over the timestamp with HMAC-SHA1 under `proof_key`, naming the
 /// assertion by its AssertionID. The SOAP 1.1 `s` prefix must be bound
 /// where the block is placed ([`super::envelope::build_envelope`] does).
+/// The assertion comes parsed, as the caller kept it from the web ticket
+/// answer: a phone signs every call with the same one.
 pub fn build_security_header(
-    assertion_raw: &str,
+    assertion: &super::wstrust::SamlAssertion,
     proof_key: &[u8],
     created: Duration,
     lifetime: Duration,
@@ -367,7 +369,7 @@ pub fn build_security_header(
     if proof_key.is_empty() {
         return Err(Error::bad_value("web ticket proof key", "empty"));
     }
-    let assertion = super::wstrust::SamlAssertion::parse(assertion_raw)?;
+    let assertion_raw = &assertion.raw;
     let timestamp = format!(
         "<wsu:Timestamp xmlns:wsu=\"{NS_WSU}\" wsu:Id=\"{TIMESTAMP_ID}\">\
          <wsu:Created>{}</wsu:Created><wsu:Expires>{}</wsu:Expires></wsu:Timestamp>",

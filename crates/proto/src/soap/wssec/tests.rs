@@ -153,7 +153,7 @@ fn assertion() -> SamlAssertion {
 
 fn signed(created: Duration) -> String {
     let header =
-        build_security_header(&assertion().raw, KEY, created, Duration::from_secs(300)).unwrap();
+        build_security_header(&assertion(), KEY, created, Duration::from_secs(300)).unwrap();
     build_envelope(Some(&header), "<x:Op xmlns:x=\"urn:op\"/>")
 }
 
