@@ -1,6 +1,6 @@
 //! Sockets as a phone opens them: bound to the phone's own source address
-//! before connecting, TLS through rustls, and one HTTP/1.1 exchange per
-//! connection.
+//! before connecting, TLS through rustls (a connection's first request
+//! queued behind the handshake), and HTTP/1.1 exchanges.
 //!
 //! HTTP is a small hand-written client rather than hyper's: a phone sends
 //! one request per connection (`Connection: close`, as the short-lived
@@ -73,15 +73,35 @@ pub(crate) async fn connect(source: Ipv4Addr, to: SocketAddr) -> Result<TcpStrea
 }
 
 /// TLS over `tcp`, verifying `name` as `config` says.
-pub(crate) async fn tls(
+pub(crate) async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<ClientConfig>,
     name: &str,
-    tcp: TcpStream,
-) -> Result<TlsStream<TcpStream>, Failure> {
+    tcp: S,
+) -> Result<TlsStream<S>, Failure> {
+    Ok(tls_sending(config, name, tcp, &[]).await?.0)
+}
+
+/// As [`tls`], with `first` queued before the handshake. rustls holds it
+/// until the handshake allows application data and then sends it behind
+/// the client's Finished, in the same write and segment, rather than in a
+/// write of its own a moment later (it is not early data: nothing goes out
+/// before the server is verified). Returns how much of `first` was queued:
+/// all of it, unless it outgrows rustls' plaintext buffer.
+pub(crate) async fn tls_sending<S: AsyncRead + AsyncWrite + Unpin>(
+    config: Arc<ClientConfig>,
+    name: &str,
+    tcp: S,
+    first: &[u8],
+) -> Result<(TlsStream<S>, usize), Failure> {
     let server = ServerName::try_from(name.to_owned())
         .map_err(|e| Failure::new(FailureKind::Other, format!("server name {name}: {e}")))?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(server, tcp)
+    let mut queued = 0;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect_with(server, tcp, |conn| {
+            if !first.is_empty() {
+                queued = io::Write::write(&mut conn.writer(), first).unwrap_or(0);
+            }
+        })
         .await
         .map_err(|e| {
             let mut f = io_failure(&format!("tls {name}"), &e);
@@ -89,7 +109,8 @@ pub(crate) async fn tls(
                 f.kind = FailureKind::Tls;
             }
             f
-        })
+        })?;
+    Ok((stream, queued))
 }
 
 /// What to do with a response body.
@@ -128,6 +149,39 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     keep: Body,
     keep_alive: bool,
 ) -> Result<Answer, Failure> {
+    let raw = request(method, host, path, headers, body, keep_alive);
+    send_request(io, &raw, keep, keep_alive).await
+}
+
+/// Sends `raw` (what [`request`] made, or the part of it not yet queued)
+/// and reads the answer, as [`exchange`].
+pub(crate) async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    raw: &[u8],
+    keep: Body,
+    keep_alive: bool,
+) -> Result<Answer, Failure> {
+    if !raw.is_empty() {
+        io.write_all(raw)
+            .await
+            .map_err(|e| io_failure("http send", &e))?;
+    }
+    io.flush().await.map_err(|e| io_failure("http send", &e))?;
+    let mut a = read_answer(io, keep).await?;
+    a.reusable &= keep_alive;
+    Ok(a)
+}
+
+/// An HTTP/1.1 request: the request line, `Host`, `Connection`,
+/// `Content-Length`, `headers`, and `body`.
+pub(crate) fn request(
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\nContent-Length: {}\r\n",
@@ -142,14 +196,7 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     req.push_str("\r\n");
     let mut raw = req.into_bytes();
     raw.extend_from_slice(body);
-    io.write_all(&raw)
-        .await
-        .map_err(|e| io_failure("http send", &e))?;
-    io.flush().await.map_err(|e| io_failure("http send", &e))?;
-    drop(raw);
-    let mut a = read_answer(io, keep).await?;
-    a.reusable &= keep_alive;
-    Ok(a)
+    raw
 }
 
 /// Reads what the connection has into `into`; the end of the stream here
@@ -326,6 +373,140 @@ async fn read_chunked<S: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    /// A stream that counts the writes made to it, each vectored write as
+    /// one, as a socket's `writev` is one system call and one segment.
+    struct Counting<S> {
+        inner: S,
+        writes: Arc<AtomicUsize>,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            let r = Pin::new(&mut self.inner).poll_write(cx, &all);
+            if let Poll::Ready(Ok(n)) = &r
+                && *n > 0
+            {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            r
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// A TLS 1.3 server for `phone.test` on one end of a pipe, and a
+    /// client configuration that trusts it.
+    fn tls_pair() -> (Arc<ClientConfig>, tokio_rustls::TlsAcceptor) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["phone.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            Arc::new(client),
+            tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_first_request_rides_behind_the_clients_finished() {
+        let (client, acceptor) = tls_pair();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = Counting {
+            inner: near,
+            writes: writes.clone(),
+        };
+        let server = tokio::spawn(async move {
+            let mut s = acceptor.accept(far).await.unwrap();
+            let mut got = vec![0u8; 5];
+            s.read_exact(&mut got).await.unwrap();
+            got
+        });
+        let (mut tls, queued) = tls_sending(client, "phone.test", counted, b"hello")
+            .await
+            .unwrap();
+        assert_eq!(queued, 5);
+        // ClientHello; then Finished and the request together.
+        assert_eq!(writes.load(Ordering::Relaxed), 2);
+        tls.flush().await.unwrap();
+        assert_eq!(writes.load(Ordering::Relaxed), 2);
+        assert_eq!(server.await.unwrap(), b"hello");
+    }
+
+    #[tokio::test]
+    async fn without_a_first_request_the_handshake_writes_alone() {
+        let (client, acceptor) = tls_pair();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = Counting {
+            inner: near,
+            writes: writes.clone(),
+        };
+        let server = tokio::spawn(async move {
+            let mut s = acceptor.accept(far).await.unwrap();
+            let mut got = vec![0u8; 5];
+            s.read_exact(&mut got).await.unwrap();
+            got
+        });
+        let mut tls = tls(client, "phone.test", counted).await.unwrap();
+        assert_eq!(writes.load(Ordering::Relaxed), 2);
+        tls.write_all(b"hello").await.unwrap();
+        tls.flush().await.unwrap();
+        assert_eq!(writes.load(Ordering::Relaxed), 3);
+        assert_eq!(server.await.unwrap(), b"hello");
+    }
 
     async fn read(raw: &[u8], keep: Body) -> Result<Answer, Failure> {
         let mut r = raw;

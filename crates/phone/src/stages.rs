@@ -463,33 +463,25 @@ impl Phone<'_> {
             .web_conn
             .take()
             .filter(|c| *c.host == *host && std::sync::Arc::ptr_eq(&c.config, &config));
-        let max = self.cfg.max_body;
-        macro_rules! exchange {
-            ($tls:expr) => {
-                net::exchange(
-                    $tls,
-                    "POST",
-                    &host,
-                    path,
-                    &headers,
-                    body.as_bytes(),
-                    Body::Keep(max),
-                    true,
-                )
-            };
-        }
+        let keep = Body::Keep(self.cfg.max_body);
+        let raw = net::request("POST", &host, path, &headers, body.as_bytes(), true);
         let reused = match cached {
-            Some(mut c) => exchange!(&mut c.tls).await.ok().map(|a| (a, c.tls)),
+            Some(mut c) => net::send_request(&mut c.tls, &raw, keep, true)
+                .await
+                .ok()
+                .map(|a| (a, c.tls)),
             None => None,
         };
         let (answer, tls) = match reused {
             Some(done) => done,
             // No kept connection, or the server closed it while it was
-            // idle: a fresh one.
+            // idle: a fresh one, the request riding behind the handshake.
             None => {
                 let tcp = net::connect(self.source, addr).await?;
-                let mut tls = net::tls(config.clone(), &server.host, tcp).await?;
-                (exchange!(&mut tls).await?, tls)
+                let (mut tls, queued) =
+                    net::tls_sending(config.clone(), &server.host, tcp, &raw).await?;
+                let rest = raw.get(queued..).unwrap_or_default();
+                (net::send_request(&mut tls, rest, keep, true).await?, tls)
             }
         };
         self.wire(crate::Direction::Received, || trace_answer(&answer));
