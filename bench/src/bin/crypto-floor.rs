@@ -80,8 +80,10 @@ fn main() {
         .unwrap();
     });
 
-    // One sign-in against a pool with an RSA-2048 CA and server key, TLS 1.3
-    // outside, registering with TLS-DSK (the default, as a real pool asks):
+    // One sign-in against a pool with an RSA-2048 CA and server key, TLS 1.2
+    // outside (as a Skype for Business Server pool and the mock by default
+    // run it; TLS 1.3 has the same counts), registering with TLS-DSK (the
+    // default, as a real pool asks):
     // - full handshakes: web services (1) and registrar (1); the
     //   certificate calls (ResolveUser, GetAndPublishCert) reuse the web
     //   ticket's connection, as the phone keeps it and the mock keeps it
@@ -90,7 +92,8 @@ fn main() {
     //   no checks). So 3 ECDHE outside the tunnel: the 4 TCP connections
     //   of a sign-in (strace) less the root chain's plain HTTP.
     // - each verified full handshake: the server certificate's signature
-    //   by the CA (PKCS#1) and the server's CertificateVerify (PSS): 2 x 2.
+    //   by the CA (PKCS#1) and the server's ServerKeyExchange signature
+    //   (TLS 1.3: CertificateVerify; PSS): 2 x 2.
     // - the registrar handshake: the phone's CertificateVerify (PSS sign);
     //   in `auto` the phone shows its certificate there too.
     // - the CSR's self-signature (PKCS#1 sign).

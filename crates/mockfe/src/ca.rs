@@ -60,7 +60,15 @@ pub struct MockCa {
     ca_der: CertificateDer<'static>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key_der: Vec<u8>,
+    /// The web services and the registrar accept TLS 1.3 as well as 1.2.
+    tls13: bool,
 }
+
+/// The versions a pool stopping at TLS 1.2 accepts.
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+/// The versions a pool accepting TLS 1.3 accepts.
+const UP_TO_TLS13: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS12, &rustls::version::TLS13];
 
 impl std::fmt::Debug for MockCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,7 +144,15 @@ impl MockCa {
             server_chain: vec![server_cert.der().clone(), ca_der.clone()],
             ca_der,
             server_key_der: server_key.serialize_der(),
+            tls13: false,
         })
+    }
+
+    /// Whether [`MockCa::tls_acceptor`] also accepts TLS 1.3 (by default
+    /// it stops at 1.2, as a Skype for Business Server pool does).
+    pub fn with_tls13(mut self, on: bool) -> Self {
+        self.tls13 = on;
+        self
     }
 
     /// The CA certificate, DER: what phones download as the root chain.
@@ -154,14 +170,14 @@ impl MockCa {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()))
     }
 
-    /// A TLS server for the pool's names: TLS 1.2 and 1.3 (Lync-era phones
-    /// speak 1.2 at best), the server chain, and, with `client_certs`, an
+    /// A TLS server for the pool's names: TLS 1.2, and 1.3 when allowed
+    /// ([`MockCa::with_tls13`]), the server chain, and, with `client_certs`, an
     /// optional client certificate that must chain to this CA when sent:
     /// the registrar reads it, the web services do not ask for it.
     pub fn tls_acceptor(&self, client_certs: bool) -> Result<tokio_rustls::TlsAcceptor> {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])?;
+            .with_protocol_versions(if self.tls13 { UP_TO_TLS13 } else { TLS12_ONLY })?;
         let builder = if client_certs {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(self.ca_der.clone())?;
@@ -263,6 +279,50 @@ impl MockCa {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    /// The version a client offering TLS 1.2 and 1.3 gets from `ca`.
+    async fn negotiated(ca: MockCa) -> rustls::ProtocolVersion {
+        let acceptor = ca.tls_acceptor(false).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.ca_der.clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move { acceptor.accept(far).await.map(|_| ()) });
+        let name = rustls_pki_types::ServerName::try_from("pool01.contoso.com").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client))
+            .connect(name, near)
+            .await
+            .unwrap();
+        server.await.unwrap().unwrap();
+        tls.get_ref().1.protocol_version().unwrap()
+    }
+
+    fn pool_ca() -> MockCa {
+        MockCa::new(
+            "contoso.com",
+            &["pool01.contoso.com".to_owned()],
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_pool_stops_at_tls_1_2_as_schannel_does_unless_told() {
+        assert_eq!(
+            negotiated(pool_ca()).await,
+            rustls::ProtocolVersion::TLSv1_2
+        );
+        assert_eq!(
+            negotiated(pool_ca().with_tls13(true)).await,
+            rustls::ProtocolVersion::TLSv1_3
+        );
+    }
 
     fn csr(bits: usize) -> Vec<u8> {
         let alg = &rcgen::PKCS_RSA_SHA256;

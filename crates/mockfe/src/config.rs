@@ -27,6 +27,8 @@ pub struct MockConfig {
     pub front_ends: Vec<String>,
     /// The address every service binds (ephemeral ports).
     pub listen: IpAddr,
+    /// Highest TLS version the web services and the registrar accept.
+    pub tls_max: TlsVersion,
     /// DHCP server.
     pub dhcp: DhcpConfig,
     /// DNS server.
@@ -288,6 +290,20 @@ pub struct RegistrarConfig {
     pub faults: Faults,
 }
 
+/// A TLS protocol version, as `mockfe.toml` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2: as far as Schannel goes on Windows Server 2012 R2 to 2019,
+    /// where Skype for Business Server 2015 and 2019 run, so a real pool's
+    /// phones all sign in over TLS 1.2.
+    #[default]
+    #[serde(rename = "1.2")]
+    V12,
+    /// TLS 1.3 as well (Schannel from Windows Server 2022 on).
+    #[serde(rename = "1.3")]
+    V13,
+}
+
 /// The hash of the registrar's Digest challenges (RFC 7616 section 3.3,
 /// RFC 8760 for SIP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -362,6 +378,7 @@ impl Default for MockConfig {
             pool_fqdn: "pool01.contoso.com".into(),
             front_ends: vec!["fe01.contoso.com".into()],
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            tls_max: TlsVersion::default(),
             dhcp: DhcpConfig::default(),
             dns: DnsConfig::default(),
             sntp: SntpConfig::default(),

@@ -211,7 +211,10 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
             message: format!("sip_domain: {e}"),
         })?,
     );
-    let ca = Arc::new(MockCa::new(&cfg.sip_domain, &names, ip)?);
+    let ca = Arc::new(
+        MockCa::new(&cfg.sip_domain, &names, ip)?
+            .with_tls13(cfg.tls_max == crate::config::TlsVersion::V13),
+    );
 
     // DNS.
     let fe_ports: Vec<FrontEndPorts> = endpoints
