@@ -265,6 +265,7 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
         Keys::Fresh => KeySource::Fresh,
     };
     c.key_bits = s.phones.key_bits;
+    c.tls.tls13 = s.tls_max == crate::scenario::TlsVersion::V13;
     c.tls.session_cache = match s.session_cache {
         SessionCache::Shared => PhoneCache::Shared,
         SessionCache::PerPhone => PhoneCache::PerPhone,

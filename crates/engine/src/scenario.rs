@@ -330,6 +330,8 @@ struct HoldToml {
 struct TlsToml {
     /// shared (default), per-phone or off.
     session_cache: Option<SessionCache>,
+    /// "1.2" (default) or "1.3".
+    max_version: Option<TlsVersion>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,6 +366,8 @@ pub struct Scenario {
     pub hold: Hold,
     /// TLS session cache sharing.
     pub session_cache: SessionCache,
+    /// Highest TLS version phones offer (`tls.max_version`).
+    pub tls_max: TlsVersion,
     /// How REGISTERs authenticate (`stages.register.auth`).
     pub register_auth: RegisterAuth,
     /// Message templates folder.
@@ -608,6 +612,18 @@ pub enum RegisterAuth {
     Digest,
 }
 
+/// The highest TLS version phones offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2, as the Lync Phone Edition and 3PIP phones speak at most.
+    #[default]
+    #[serde(rename = "1.2")]
+    V12,
+    /// TLS 1.3 as well (newer phones; a pool on Windows Server 2022).
+    #[serde(rename = "1.3")]
+    V13,
+}
+
 /// How TLS sessions are cached for resumption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -709,7 +725,12 @@ impl Validator<'_> {
             limits: self.limits(raw.limits)?,
             stages,
             hold: self.hold(raw.hold)?,
-            session_cache: raw.tls.and_then(|t| t.session_cache).unwrap_or_default(),
+            session_cache: raw
+                .tls
+                .as_ref()
+                .and_then(|t| t.session_cache)
+                .unwrap_or_default(),
+            tls_max: raw.tls.and_then(|t| t.max_version).unwrap_or_default(),
             register_auth,
             templates: raw.templates.map(|t| self.path(&t)),
             thresholds: raw
@@ -1852,5 +1873,13 @@ min_samples = 50
             SessionCache::Off
         );
         assert!(err(&format!("{MINIMAL}[tls]\nsession_cache = \"some\"\n")).contains("line 8"));
+        assert_eq!(parse(MINIMAL).unwrap().tls_max, TlsVersion::V12);
+        assert_eq!(
+            parse(&format!("{MINIMAL}[tls]\nmax_version = \"1.3\"\n"))
+                .unwrap()
+                .tls_max,
+            TlsVersion::V13
+        );
+        assert!(err(&format!("{MINIMAL}[tls]\nmax_version = \"1.1\"\n")).contains("line 8"));
     }
 }

@@ -267,6 +267,10 @@ pub struct TlsSettings {
     /// Largest TLS record buffer rustls may queue per connection while a
     /// phone holds its registration (keeps held phones small).
     pub buffer_limit: usize,
+    /// Offer TLS 1.3 as well as 1.2 (default false: the Lync Phone Edition
+    /// and 3PIP phones this models speak TLS 1.2 at most, and offering 1.3
+    /// to a pool that stops at 1.2 costs a key share made for nothing).
+    pub tls13: bool,
 }
 
 impl Default for TlsSettings {
@@ -274,7 +278,22 @@ impl Default for TlsSettings {
         TlsSettings {
             session_cache: SessionCache::PerPhone,
             buffer_limit: 16 * 1024,
+            tls13: false,
         }
+    }
+}
+
+/// The TLS versions a phone that stops at 1.2 offers.
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+/// The TLS versions a phone that speaks 1.3 offers (1.3 preferred).
+const UP_TO_TLS13: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+impl TlsSettings {
+    /// The versions the phone offers outside the TLS-DSK tunnel (which is
+    /// TLS 1.2 by [MS-SIPAE]).
+    pub fn versions(&self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        if self.tls13 { UP_TO_TLS13 } else { TLS12_ONLY }
     }
 }
 

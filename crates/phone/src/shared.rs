@@ -54,6 +54,8 @@ pub struct Shared {
     keys: Vec<Arc<PhoneKey>>,
     key_bits: u32,
     cache: SessionCache,
+    /// The TLS versions phones offer outside the tunnel.
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
     store: Arc<ClientSessionMemoryCache>,
     trusts: Mutex<Vec<Cached>>,
     unverified: Arc<ClientConfig>,
@@ -89,7 +91,7 @@ impl Shared {
         };
         let store = Arc::new(ClientSessionMemoryCache::new(SHARED_SESSIONS));
         let mut unverified = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
+            .with_protocol_versions(config.tls.versions())?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(
                 provider.signature_verification_algorithms,
@@ -101,6 +103,7 @@ impl Shared {
             keys,
             key_bits: config.key_bits,
             cache: config.tls.session_cache,
+            versions: config.tls.versions(),
             store,
             trusts: Mutex::new(Vec::new()),
             unverified: Arc::new(unverified),
@@ -155,6 +158,11 @@ impl Shared {
             .map_err(|e| Error::Config(format!("key generation task: {e}")))?
     }
 
+    /// The TLS versions phones offer outside the tunnel.
+    pub fn versions(&self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        self.versions
+    }
+
     /// The session resumption a new configuration of one phone gets.
     pub fn resumption(&self) -> Resumption {
         match self.cache {
@@ -181,7 +189,7 @@ impl Shared {
         }
         let roots = Arc::new(roots);
         let mut web = ClientConfig::builder_with_provider(self.provider.clone())
-            .with_safe_default_protocol_versions()?
+            .with_protocol_versions(self.versions)?
             .with_root_certificates(roots.clone())
             .with_no_client_auth();
         // Per-phone stores live in the phone's own configs; the shared
@@ -321,5 +329,64 @@ impl ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Target;
+    use rustls::ProtocolVersion;
+
+    fn shared(tls13: bool) -> Shared {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+        let mut c = PhoneConfig::new(Target::new(any, any, "contoso.com")).unwrap();
+        c.keys = KeySource::Fresh;
+        c.tls.tls13 = tls13;
+        Shared::new(&c).unwrap()
+    }
+
+    /// The version `client` gets from a server that accepts 1.2 and 1.3.
+    async fn negotiated(client: Arc<ClientConfig>) -> ProtocolVersion {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["pool01.contoso.com".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let accept = tokio::spawn(async move {
+            tokio_rustls::TlsAcceptor::from(Arc::new(server))
+                .accept(far)
+                .await
+                .map(|_| ())
+        });
+        let tls = crate::net::tls(client, "pool01.contoso.com", near)
+            .await
+            .unwrap();
+        accept.await.unwrap().unwrap();
+        tls.get_ref().1.protocol_version().unwrap()
+    }
+
+    #[tokio::test]
+    async fn phones_offer_tls_1_2_only_unless_told_to_offer_1_3() {
+        assert_eq!(
+            negotiated(shared(false).unverified()).await,
+            ProtocolVersion::TLSv1_2
+        );
+        assert_eq!(
+            negotiated(shared(true).unverified()).await,
+            ProtocolVersion::TLSv1_3
+        );
     }
 }

@@ -656,7 +656,7 @@ impl Phone<'_> {
             );
         };
         let builder = ClientConfig::builder_with_provider(self.shared.provider().clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(self.shared.versions())
             .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?
             .with_root_certificates(trust.roots.clone());
         // In TLS-DSK mode the certificate goes through the tunnel only, as
