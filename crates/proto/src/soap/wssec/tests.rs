@@ -140,6 +140,28 @@ const NOW: Duration = Duration::from_secs(1_700_000_000);
 const SKEW: Duration = Duration::from_secs(300);
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+/// The header builder hashes its timestamp and SignedInfo as written, so
+/// both must already be in their exclusive canonical form (W3C
+/// xml-exc-c14n): the canonicalizer must give back the same bytes, for
+/// times and digests of every width.
+#[test]
+fn built_timestamp_and_signed_info_are_already_canonical() {
+    for (created, lifetime) in [
+        (Duration::ZERO, Duration::from_secs(300)),
+        (Duration::from_secs(1_764_752_400), Duration::from_secs(300)),
+        (
+            Duration::from_millis(1_764_752_400_123),
+            Duration::from_secs(86_400),
+        ),
+        (Duration::from_secs(253_402_300_000), Duration::from_secs(1)),
+    ] {
+        let t = timestamp(created, lifetime);
+        assert_eq!(exc_c14n(&t, &[]).unwrap(), t);
+        let si = signed_info(TIMESTAMP_ID, &sha1_b64(&t));
+        assert_eq!(exc_c14n(&si, &[]).unwrap(), si);
+    }
+}
+
 fn assertion() -> SamlAssertion {
     SamlAssertion::new_unsigned(
         "SamlSecurityToken-1",
