@@ -5,7 +5,12 @@
 # resident memory sampled while every phone is signed in.
 #
 #   bench/run.sh bench/signin.toml [--set key=value ...]
+#   BENCH_PIN=1 bench/run.sh ...   # mock on the last core, harness on the rest
 #
+# BENCH_PIN=1 keeps the two processes off each other's cores (taskset), as
+# when the pool is another machine: on a shared core every answer the
+# harness waits for may find the mock's work in the caches and the run
+# queue. Without it the kernel places both freely.
 # Traffic stays on 127.0.0.0/8. Both processes stop by themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +25,17 @@ done
 out=$(mktemp -d)
 trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
 
-$bin mock --config bench/mock.toml > "$out/endpoints.json" &
+mock_pin=()
+run_pin=()
+if [ -n "${BENCH_PIN:-}" ]; then
+  cores=$(nproc)
+  command -v taskset >/dev/null 2>&1 || { echo "bench/run.sh: BENCH_PIN needs taskset (Debian package util-linux)" >&2; exit 2; }
+  [ "$cores" -ge 2 ] || { echo "bench/run.sh: BENCH_PIN needs 2 cores or more, this machine has $cores" >&2; exit 2; }
+  mock_pin=(taskset -c "$((cores - 1))")
+  run_pin=(taskset -c "0-$((cores - 2))")
+  echo "pinned: mock on core $((cores - 1)), harness on cores 0-$((cores - 2))"
+fi
+"${mock_pin[@]}" $bin mock --config bench/mock.toml > "$out/endpoints.json" &
 mock=$!
 for _ in $(seq 100); do [ -s "$out/endpoints.json" ] && break; sleep 0.1; done
 ep() { jq -r ".$1" "$out/endpoints.json"; }
@@ -38,7 +53,7 @@ targets=(
 )
 
 /usr/bin/time -f "%U %S %M" -o "$out/time" \
-  $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "$@" > "$out/table" 2>&1 &
+  "${run_pin[@]}" $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "$@" > "$out/table" 2>&1 &
 runner=$!
 # Sample the harness's resident memory once a second (the `time` wrapper's
 # child is the harness).
