@@ -612,17 +612,9 @@ pub enum RegisterAuth {
     Digest,
 }
 
-/// The highest TLS version phones offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum TlsVersion {
-    /// TLS 1.2, as the Lync Phone Edition and 3PIP phones speak at most.
-    #[default]
-    #[serde(rename = "1.2")]
-    V12,
-    /// TLS 1.3 as well (newer phones; a pool on Windows Server 2022).
-    #[serde(rename = "1.3")]
-    V13,
-}
+/// The highest TLS version phones offer (`tls.max_version`), named as
+/// `mockfe.toml`'s `tls_max` names the pool's.
+pub use phonestorm_mockfe::config::TlsVersion;
 
 /// How TLS sessions are cached for resumption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -290,16 +290,17 @@ pub struct RegistrarConfig {
     pub faults: Faults,
 }
 
-/// A TLS protocol version, as `mockfe.toml` names it.
+/// A highest TLS version, as `mockfe.toml` (`tls_max`) and scenarios
+/// (`tls.max_version`) name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub enum TlsVersion {
     /// TLS 1.2: as far as Schannel goes on Windows Server 2012 R2 to 2019,
-    /// where Skype for Business Server 2015 and 2019 run, so a real pool's
-    /// phones all sign in over TLS 1.2.
+    /// where Skype for Business Server 2015 and 2019 run, and as far as
+    /// Lync Phone Edition and the 3PIP phones go.
     #[default]
     #[serde(rename = "1.2")]
     V12,
-    /// TLS 1.3 as well (Schannel from Windows Server 2022 on).
+    /// TLS 1.3 as well (Schannel from Windows Server 2022 on; newer phones).
     #[serde(rename = "1.3")]
     V13,
 }

@@ -370,6 +370,39 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     Err(parse_failure("too many chunks"))
 }
 
+/// The name [`test_server`]'s certificate is for.
+#[cfg(test)]
+pub(crate) const TEST_SERVER: &str = "pool01.contoso.com";
+
+/// A server configuration for [`TEST_SERVER`] with a fresh self-signed
+/// certificate, accepting `versions`; and the certificate, to trust.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test set-up
+pub(crate) fn test_server(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (
+    rustls_pki_types::CertificateDer<'static>,
+    rustls::ServerConfig,
+) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![TEST_SERVER.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    (cert.der().clone(), server)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,53 +461,45 @@ mod tests {
         }
     }
 
-    /// A TLS 1.3 server for `phone.test` on one end of a pipe, and a
-    /// client configuration that trusts it.
-    fn tls_pair() -> (Arc<ClientConfig>, tokio_rustls::TlsAcceptor) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["phone.test".to_owned()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .unwrap();
+    /// A TLS server on one end of a pipe, whose first 5 bytes of plaintext
+    /// the join handle returns; and a TLS 1.3 client configuration that
+    /// trusts it, with the other end of the pipe counting its writes.
+    fn counted_pair() -> (
+        Arc<ClientConfig>,
+        Counting<tokio::io::DuplexStream>,
+        Arc<AtomicUsize>,
+        tokio::task::JoinHandle<Vec<u8>>,
+    ) {
+        let (cert, server) = test_server(&[&rustls::version::TLS13]);
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.der().clone()).unwrap();
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (
-            Arc::new(client),
-            tokio_rustls::TlsAcceptor::from(Arc::new(server)),
-        )
-    }
-
-    #[tokio::test]
-    async fn the_first_request_rides_behind_the_clients_finished() {
-        let (client, acceptor) = tls_pair();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let (near, far) = tokio::io::duplex(64 * 1024);
         let writes = Arc::new(AtomicUsize::new(0));
         let counted = Counting {
             inner: near,
             writes: writes.clone(),
         };
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let server = tokio::spawn(async move {
             let mut s = acceptor.accept(far).await.unwrap();
             let mut got = vec![0u8; 5];
             s.read_exact(&mut got).await.unwrap();
             got
         });
-        let (mut tls, queued) = tls_sending(client, "phone.test", counted, b"hello")
+        (Arc::new(client), counted, writes, server)
+    }
+
+    #[tokio::test]
+    async fn the_first_request_rides_behind_the_clients_finished() {
+        let (client, counted, writes, server) = counted_pair();
+        let (mut tls, queued) = tls_sending(client, TEST_SERVER, counted, b"hello")
             .await
             .unwrap();
         assert_eq!(queued, 5);
@@ -487,20 +512,8 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_first_request_the_handshake_writes_alone() {
-        let (client, acceptor) = tls_pair();
-        let (near, far) = tokio::io::duplex(64 * 1024);
-        let writes = Arc::new(AtomicUsize::new(0));
-        let counted = Counting {
-            inner: near,
-            writes: writes.clone(),
-        };
-        let server = tokio::spawn(async move {
-            let mut s = acceptor.accept(far).await.unwrap();
-            let mut got = vec![0u8; 5];
-            s.read_exact(&mut got).await.unwrap();
-            got
-        });
-        let mut tls = tls(client, "phone.test", counted).await.unwrap();
+        let (client, counted, writes, server) = counted_pair();
+        let mut tls = tls(client, TEST_SERVER, counted).await.unwrap();
         assert_eq!(writes.load(Ordering::Relaxed), 2);
         tls.write_all(b"hello").await.unwrap();
         tls.flush().await.unwrap();

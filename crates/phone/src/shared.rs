@@ -348,22 +348,8 @@ mod tests {
 
     /// The version `client` gets from a server that accepts 1.2 and 1.3.
     async fn negotiated(client: Arc<ClientConfig>) -> ProtocolVersion {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["pool01.contoso.com".to_owned()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
+        let (_, server) =
+            crate::net::test_server(&[&rustls::version::TLS12, &rustls::version::TLS13]);
         let (near, far) = tokio::io::duplex(64 * 1024);
         let accept = tokio::spawn(async move {
             tokio_rustls::TlsAcceptor::from(Arc::new(server))
@@ -371,7 +357,7 @@ mod tests {
                 .await
                 .map(|_| ())
         });
-        let tls = crate::net::tls(client, "pool01.contoso.com", near)
+        let tls = crate::net::tls(client, crate::net::TEST_SERVER, near)
             .await
             .unwrap();
         accept.await.unwrap().unwrap();
