@@ -620,10 +620,12 @@ pub use phonestorm_mockfe::config::TlsVersion;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SessionCache {
-    /// One cache for all phones (cheapest for the load generator).
-    #[default]
+    /// One cache for all phones (cheapest for the load generator, and for
+    /// the pool: every phone after the first resumes the web services'
+    /// session instead of a full handshake, which no real morning does).
     Shared,
-    /// One cache per phone (as real phones).
+    /// One cache per phone (as real phones; the default).
+    #[default]
     PerPhone,
     /// No resumption: full handshakes every time.
     Off,
@@ -1535,7 +1537,7 @@ mod tests {
         );
         assert_eq!(s.stages.len(), 9);
         assert!(s.stage(Stage::Register).unwrap().enabled);
-        assert_eq!(s.session_cache, SessionCache::Shared);
+        assert_eq!(s.session_cache, SessionCache::PerPhone);
         assert!(s.abort.is_none());
     }
 
