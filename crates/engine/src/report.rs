@@ -324,13 +324,13 @@ impl Report {
         let h = &self.harness;
         let _ = writeln!(
             out,
-            "harness: scheduler lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; CPU {:.1} s user + {:.1} s system on {} cores; {}{}",
+            "harness: scheduler lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; CPU {:.1} s user + {:.1} s system on {}; {}{}",
             h.lag_ms_p50,
             h.lag_ms_p99,
             h.lag_ms_max,
             h.cpu_user_s,
             h.cpu_system_s,
-            h.cores,
+            phonestorm_metrics::health::cores_text(h.cores),
             if h.saturated { "SATURATED: " } else { "ok: " },
             h.reason
         );

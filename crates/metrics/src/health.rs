@@ -76,6 +76,15 @@ impl Verdict {
     }
 }
 
+/// "1 core", "2 cores": a core count as the harness line says it.
+pub fn cores_text(n: u64) -> String {
+    if n == 1 {
+        "1 core".to_owned()
+    } else {
+        format!("{n} cores")
+    }
+}
+
 /// Judges one stretch of time: `cpu_used` cores busy on average (`None`
 /// when unknown), of `cores`; the machine's busy share `machine_busy`
 /// (0 to 1); `late` of `arrivals` over [`LAG_BOUND`].
@@ -92,8 +101,12 @@ pub fn judge(
     // Over 1% of arrivals late is the 99th percentile over the bound.
     let lag = late >= MIN_LATE && late.saturating_mul(100) > arrivals;
     let cpu_text = match cpu_used {
-        Some(u) => format!("CPU {u:.2} of {cores} cores ({:.0}%)", 100.0 * u / cores_f),
-        None => format!("CPU unknown, {cores} cores"),
+        Some(u) => format!(
+            "CPU {u:.2} of {} ({:.0}%)",
+            cores_text(cores as u64),
+            100.0 * u / cores_f
+        ),
+        None => format!("CPU unknown, {}", cores_text(cores as u64)),
     };
     let lag_text = format!(
         "{late} of {arrivals} arrivals over {} ms late",
@@ -328,14 +341,18 @@ impl Health {
         verdict.machine = s.machine_saturated_for > Duration::ZERO;
         let cpu_text = if verdict.cpu {
             format!(
-                "CPU at {:.0}% or more of {} cores for {:.0} s (peak {:.2} cores)",
+                "CPU at {:.0}% or more of {} for {:.0} s (peak {:.2} cores)",
                 CPU_SHARE * 100.0,
-                self.cores,
+                cores_text(self.cores as u64),
                 s.cpu_saturated_for.as_secs_f64(),
                 s.peak_cpu
             )
         } else {
-            format!("CPU peak {:.2} of {} cores", s.peak_cpu, self.cores)
+            format!(
+                "CPU peak {:.2} of {}",
+                s.peak_cpu,
+                cores_text(self.cores as u64)
+            )
         };
         let lag_text = format!(
             "scheduler lag p99 {:.1} ms ({late} of {arrivals} arrivals over {} ms)",
@@ -372,6 +389,17 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_core_is_said_in_the_singular() {
+        assert_eq!(cores_text(1), "1 core");
+        assert_eq!(cores_text(2), "2 cores");
+        assert!(
+            judge(Some(0.5), 1, None, 10, 0)
+                .reason
+                .contains("of 1 core (")
+        );
+    }
 
     fn cpu(total: f64) -> Option<CpuTime> {
         Some(CpuTime {
