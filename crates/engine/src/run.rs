@@ -4,13 +4,12 @@
 //! phone's intended start, takes the global sign-in limiter and a
 //! concurrency permit, then spawns the phone as its own task, on one of
 //! the phone threads ([`crate::threads`]) or, with none, on the caller's
-//! runtime. A watcher
-//! ends the run early on the abort rule, the time limit or the caller's
-//! stop token (Ctrl-C): arrivals stop, running phones are told to stop
-//! (sign out), and the run waits for them at most `stop_grace` before
-//! dropping the rest. Either way a report comes back. The phone itself is
-//! the [`Launcher`]'s business: this module never names the phone crate's
-//! bootstrap, so tests plug in scripted phones.
+//! runtime. A watcher ends the run early on the abort rule, the time
+//! limit or the caller's stop token (Ctrl-C): arrivals stop, running
+//! phones are told to stop (sign out), and the run waits for them at most
+//! `stop_grace` before dropping the rest. Either way a report comes back.
+//! The phone itself is the [`Launcher`]'s business: this module never
+//! names the phone crate's bootstrap, so tests plug in scripted phones.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -305,7 +304,7 @@ pub async fn run<L: Launcher>(
     report
 }
 
-/// What every share of the arrivals needs, shared by the phone threads.
+/// What the arrival loop needs, and shares with the phones it starts.
 struct Arrivals<L> {
     origin: Instant,
     offsets: Vec<Duration>,
