@@ -264,12 +264,12 @@ pub async fn run<L: Launcher>(
         launcher,
     });
     match PhoneThreads::start(settings.threads.min(settings.offsets.len())).await {
-        None => arrivals.all(Placement::here()).await,
+        None => arrivals.all(Placement::here(origin)).await,
         Some(threads) => {
             if let Some(m) = &metrics {
                 m.set_runtimes(threads.handles());
             }
-            let placement = threads.placement();
+            let placement = threads.placement(origin);
             let a = arrivals.clone();
             // The arrivals run on the first phone thread, so starting a
             // phone there wakes no other thread.
@@ -369,7 +369,7 @@ impl<L: Launcher> Arrivals<L> {
             );
             let rec = self.recording.clone();
             let told_to_stop = self.phones_stop.clone();
-            placement.spawn(&mut phones, async move {
+            placement.spawn(&mut phones, started, async move {
                 phone.await;
                 if told_to_stop.is_cancelled() {
                     rec.phone_cut_short(i);

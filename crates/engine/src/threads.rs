@@ -10,7 +10,9 @@
 //! every answer (bench/README.md has the figures). Once the first thread
 //! is that busy, phones spill to the next; once every thread is, they go
 //! to the least busy. Busy time is tokio's own count
-//! (`worker_total_busy_duration`), so this costs no clock read per phone.
+//! (`worker_total_busy_duration`), and the time is the one the arrival
+//! loop already read for the phone's start, so placing a phone costs no
+//! clock read of its own.
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,8 +22,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-use crate::clock;
 
 /// Share of a window a thread may be busy and still take new phones
 /// first. Well below one: a busy thread makes a ready phone wait for the
@@ -91,16 +91,6 @@ impl PhoneThreads {
         })
     }
 
-    /// How many threads started.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Always false: a [`PhoneThreads`] has at least one thread.
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
-    }
-
     /// The first thread, where the arrivals run.
     pub fn first(&self) -> &Handle {
         &self.first
@@ -111,9 +101,9 @@ impl PhoneThreads {
         self.handles.clone()
     }
 
-    /// A placement over these threads.
-    pub fn placement(&self) -> Placement {
-        Placement::over(self.handles.clone())
+    /// A placement over these threads, its first window starting `now`.
+    pub fn placement(&self, now: Instant) -> Placement {
+        Placement::over(self.handles.clone(), now)
     }
 
     /// Ends the threads (their runtimes drop whatever task is left) and
@@ -133,35 +123,36 @@ pub struct Placement {
     seen: Vec<Duration>,
     /// Each thread's busy share over the last whole window.
     busy: Vec<f64>,
-    since: Option<Instant>,
+    /// When the current window began.
+    since: Instant,
 }
 
 impl Placement {
     /// Every phone on the caller's runtime.
-    pub fn here() -> Self {
-        Placement::over(Vec::new())
+    pub fn here(now: Instant) -> Self {
+        Placement::over(Vec::new(), now)
     }
 
-    fn over(handles: Vec<Handle>) -> Self {
-        let n = handles.len();
+    fn over(handles: Vec<Handle>, now: Instant) -> Self {
+        let seen = handles
+            .iter()
+            .map(|h| h.metrics().worker_total_busy_duration(0))
+            .collect();
         Placement {
+            busy: vec![0.0; handles.len()],
             handles,
-            seen: vec![Duration::ZERO; n],
-            busy: vec![0.0; n],
-            since: None,
+            seen,
+            since: now,
         }
     }
 
-    /// Spawns `phone` into `set` on the thread its turn falls to.
-    pub fn spawn<F>(&mut self, set: &mut JoinSet<()>, phone: F)
+    /// Spawns `phone`, starting `now`, into `set` on the thread its turn
+    /// falls to.
+    pub fn spawn<F>(&mut self, set: &mut JoinSet<()>, now: Instant, phone: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if self.handles.is_empty() {
-            set.spawn(phone);
-            return;
-        }
-        self.refresh(clock::now());
+        self.refresh(now);
         match self.handles.get(choose(&self.busy)) {
             Some(h) => set.spawn_on(phone, h),
             None => set.spawn(phone),
@@ -170,15 +161,8 @@ impl Placement {
 
     /// Brings the busy shares up to date once a window has passed.
     fn refresh(&mut self, now: Instant) {
-        let Some(since) = self.since else {
-            self.since = Some(now);
-            for (seen, h) in self.seen.iter_mut().zip(&self.handles) {
-                *seen = h.metrics().worker_total_busy_duration(0);
-            }
-            return;
-        };
-        let span = now.saturating_duration_since(since);
-        if span < WINDOW {
+        let span = now.saturating_duration_since(self.since);
+        if span < WINDOW || self.handles.is_empty() {
             return;
         }
         for ((seen, busy), h) in self.seen.iter_mut().zip(&mut self.busy).zip(&self.handles) {
@@ -186,7 +170,7 @@ impl Placement {
             *busy = total.saturating_sub(*seen).as_secs_f64() / span.as_secs_f64();
             *seen = total;
         }
-        self.since = Some(now);
+        self.since = now;
     }
 }
 
@@ -208,6 +192,7 @@ pub fn choose(busy: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock;
 
     #[test]
     fn phones_fill_the_first_thread_before_the_next() {
@@ -227,13 +212,14 @@ mod tests {
     #[tokio::test]
     async fn phones_run_on_the_phone_threads_and_the_threads_end() {
         let threads = PhoneThreads::start(2).await.expect("threads");
-        assert_eq!(threads.len(), 2);
-        let mut placement = threads.placement();
+        assert_eq!(threads.handles().len(), 2);
+        let now = clock::now();
+        let mut placement = threads.placement(now);
         let mut set = JoinSet::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for _ in 0..4 {
             let tx = tx.clone();
-            placement.spawn(&mut set, async move {
+            placement.spawn(&mut set, now, async move {
                 let name = std::thread::current().name().map(str::to_owned);
                 let _ = tx.send(name);
             });
