@@ -11,6 +11,14 @@
 # when the pool is another machine: on a shared core every answer the
 # harness waits for may find the mock's work in the caches and the run
 # queue. Without it the kernel places both freely.
+#
+# BENCH_FLOOR=1 (or =certificate for runs with register.auth = "certificate")
+# times the cryptographic floor of a sign-in (crypto-floor) just before the
+# mock starts and again once it has stopped, and prints the run's CPU per
+# sign-in against their mean. On a shared VM the machine's speed drifts by
+# a fifth over minutes, for the floor and the harness alike, so a ratio is
+# only good against a floor measured beside it; when the two floors are
+# 10% or more apart the script says so.
 # Traffic stays on 127.0.0.0/8. Both processes stop by themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +30,19 @@ for need in "jq jq" "/usr/bin/time time"; do
   command -v "${need% *}" >/dev/null 2>&1 || { echo "bench/run.sh: needs ${need% *} (Debian package ${need#* }: apt-get install ${need#* })" >&2; exit 2; }
 done
 [ -n "${PHONESTORM_BIN:-}" ] || cargo build --release -q
+floor_key=
+case "${BENCH_FLOOR:-}" in
+  "") ;;
+  certificate) floor_key=floor_per_signin_certificate_only_us ;;
+  *) floor_key=floor_per_signin_us ;;
+esac
+floor() { target/release/crypto-floor 1000 | tail -1 | jq -r ".$floor_key"; }
+floor_before=0
+floor_after=0
+if [ -n "$floor_key" ]; then
+  cargo build --release -q -p phonestorm-bench --bin crypto-floor
+  floor_before=$(floor)
+fi
 out=$(mktemp -d)
 trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
 
@@ -70,6 +91,11 @@ while kill -0 $runner 2>/dev/null; do
   sleep 1
 done
 wait $runner || true
+if [ -n "$floor_key" ]; then
+  kill $mock 2>/dev/null || true
+  wait $mock 2>/dev/null || true
+  floor_after=$(floor)
+fi
 cat "$out/table"
 read -r user sys maxrss < "$out/time"
 registered=$(jq '.phones.registered' "$out/report.json")
@@ -78,9 +104,10 @@ duration=$(jq '.duration_s' "$out/report.json")
 # out the key pool made before it: the issue's "key generation apart".
 run_user=$(jq '.harness.cpu_user_s // 0' "$out/report.json")
 run_sys=$(jq '.harness.cpu_system_s // 0' "$out/report.json")
-python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" <<'PY'
+python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" "$floor_before" "$floor_after" "${BENCH_FLOOR:-}" <<'PY'
 import sys
-user, sys_, maxrss, reg, dur, base, peak, run_user, run_sys = map(float, sys.argv[1:])
+user, sys_, maxrss, reg, dur, base, peak, run_user, run_sys, fb, fa = map(float, sys.argv[1:12])
+kind = "certificate only" if sys.argv[12] == "certificate" else "TLS-DSK"
 cpu = user + sys_
 run_cpu = run_user + run_sys
 print(f"harness: {cpu:.1f} s CPU ({user:.1f} user + {sys_:.1f} sys) over {dur:.0f} s, peak RSS {maxrss/1024:.0f} MiB")
@@ -89,4 +116,9 @@ if reg:
     if run_cpu:
         print(f"the run alone (key pool apart): {run_cpu:.1f} s CPU ({run_user:.1f} user + {run_sys:.1f} sys): {run_cpu/reg*1000:.2f} ms per sign-in ({run_user/reg*1000:.2f} user + {run_sys/reg*1000:.2f} sys)")
     print(f"resident memory: {base/1024:.0f} MiB at start, {peak/1024:.0f} MiB at peak: {(peak-base)/reg:.1f} KiB per registered phone above the start")
+    if fb and fa and run_cpu:
+        mean = (fb + fa) / 2
+        print(f"floor beside the run ({kind}): {fb/1000:.3f} ms before, {fa/1000:.3f} ms after; the run alone: {run_cpu/reg*1000:.2f} ms per sign-in = {run_cpu/reg*1e6/mean:.2f}x their mean")
+        if abs(fb - fa) >= 0.1 * mean:
+            print("the floors are 10% or more apart: the machine's speed moved during the run; run it again before trusting the ratio")
 PY
