@@ -109,9 +109,6 @@ fn main() {
     // - each verified full handshake: the server certificate's signature
     //   by the CA (PKCS#1) and the server's ServerKeyExchange signature
     //   (TLS 1.3: CertificateVerify; PSS): 2 x 2.
-    // Counted with uprobes on aws-lc (bench/README.md): per sign-in, 3
-    // private-key operations, 4 X25519, 7 RSA verifications (3 chains, 4
-    // handshake signatures).
     // - the registrar handshake: the phone's CertificateVerify (PSS sign);
     //   in `auto` the phone shows its certificate there too.
     // - the CSR's self-signature (PKCS#1 sign).
@@ -120,6 +117,9 @@ fn main() {
     //   client certificate): one ECDHE, the server certificate (PKCS#1
     //   verify), the ServerKeyExchange signature (PSS verify), the phone's
     //   CertificateVerify (PSS sign).
+    // Counted with uprobes on aws-lc (bench/README.md): per sign-in, 3
+    // private-key operations, 4 X25519, 7 RSA verifications (3 chains, 4
+    // handshake signatures).
     let certificate_only = 3 * ecdhe + 2 * verify_pkcs1 + 3 * verify_pss + sign_pss + sign_pkcs1;
     let tunnel = ecdhe + verify_pkcs1 + verify_pss + sign_pss;
     let floor = certificate_only + tunnel;
