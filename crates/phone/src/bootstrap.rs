@@ -408,10 +408,18 @@ impl Run<'_> {
         let mut last = Failure::new(FailureKind::Other, "no attempt made");
         for attempt in 0..attempts {
             let intended = self.due;
+            // Only a retry waits: after a success the next stage is due
+            // at once, and a timer for a deadline already past still
+            // costs a wake-up of its own (tokio rounds it up to the next
+            // millisecond, and inserting it as the earliest timer writes
+            // the runtime's eventfd), about one context switch a stage.
+            let waits = intended > clock::now();
             tokio::select! {
                 _ = self.stop.cancelled() => return Err(Ended::Stopped),
                 _ = async {
-                    tokio::time::sleep_until(intended).await;
+                    if waits {
+                        tokio::time::sleep_until(intended).await;
+                    }
                     self.gate.wait(stage).await;
                 } => {}
             }
