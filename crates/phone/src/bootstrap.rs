@@ -408,12 +408,13 @@ impl Run<'_> {
         let mut last = Failure::new(FailureKind::Other, "no attempt made");
         for attempt in 0..attempts {
             let intended = self.due;
-            // Only a retry waits: after a success the next stage is due
-            // at once, and a timer for a deadline already past would still
-            // hold the phone until tokio's next millisecond tick (it rounds
-            // deadlines up) and cost a write to the runtime's eventfd:
-            // up to 1 ms added to every stage the phone measured.
-            let waits = intended > clock::now();
+            // Only a retry waits. A first attempt is due at once: at the
+            // phone's start (the arrival loop has waited for it) or at the
+            // previous stage's end. A timer for a deadline already past
+            // would still hold the phone until tokio's next millisecond
+            // tick (it rounds deadlines up) and cost a write to the
+            // runtime's eventfd: up to 1 ms added to every stage measured.
+            let waits = attempt > 0;
             tokio::select! {
                 _ = self.stop.cancelled() => return Err(Ended::Stopped),
                 _ = async {
