@@ -43,7 +43,9 @@ use crate::{Failure, FailureKind, clock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
     /// Choose from what the 401 offers: TLS-DSK when the phone holds a
-    /// certificate. A 200 without any challenge is taken as it comes.
+    /// certificate. A 200 without any challenge is taken as it comes. As
+    /// on a Lync phone, the certificate is not shown on the SIP connection
+    /// itself (a registrar that wants it there needs `Certificate`).
     #[default]
     Auto,
     /// [MS-SIPAE] TLS-DSK only.

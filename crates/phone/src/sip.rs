@@ -659,12 +659,18 @@ impl Phone<'_> {
             .with_protocol_versions(self.shared.versions())
             .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?
             .with_root_certificates(trust.roots.clone());
-        // In TLS-DSK mode the certificate goes through the tunnel only, as
-        // on a Lync phone; the other modes also offer it on the connection
-        // (what a standard registrar checks).
+        // A Lync phone's connection to the registrar is server-authenticated
+        // TLS: Skype for Business runs MTLS between servers only, and the
+        // phone proves itself inside SIP ([MS-SIPAE] 3.1: TLS-DSK "for
+        // client-to-server authentication"). So `auto`, the default, offers
+        // no certificate here, as TLS-DSK, NTLM and Digest need none: the
+        // phone makes no signature a real phone would not, and a pool
+        // verifies no client chain it would not. Only `certificate`, for a
+        // standard registrar that reads the certificate, shows it; `digest`
+        // still does, for such registrars that also challenge.
         let offers_cert = match self.cfg.auth.mode {
-            AuthMode::TlsDsk | AuthMode::Ntlm => false,
-            AuthMode::Auto | AuthMode::Certificate | AuthMode::Digest => true,
+            AuthMode::Auto | AuthMode::TlsDsk | AuthMode::Ntlm => false,
+            AuthMode::Certificate | AuthMode::Digest => true,
         };
         let mut config = match self.client_cert().filter(|_| offers_cert) {
             Some(client) => builder.with_client_cert_resolver(client),

@@ -216,18 +216,30 @@ async fn certificate_mode_needs_a_registrar_that_checks_certificates() {
     let mut mcfg = MockConfig::default();
     mcfg.registrar.auth = RegistrarAuth::Certificate;
     let mock = crate::common::mock(mcfg).await;
-    for mode in [AuthMode::Certificate, AuthMode::Auto] {
-        let mut cfg = config(&mock);
-        cfg.auth.mode = mode;
-        let rec = Collect::default();
-        let r = run(&phone(29, "13579"), &cfg, &rec).await;
-        assert_eq!(
-            r.outcome,
-            PhoneOutcome::SignedIn,
-            "{mode:?}: {:#?}",
-            rec.events()
-        );
-    }
+    let mut cfg = config(&mock);
+    cfg.auth.mode = AuthMode::Certificate;
+    let rec = Collect::default();
+    let r = run(&phone(29, "13579"), &cfg, &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
     assert_eq!(answers(&mock, 401), 0);
+
+    // "auto", as a Lync phone, does not show its certificate on the SIP
+    // connection (Skype for Business authenticates clients inside SIP):
+    // this registrar, which reads it only from the connection, challenges
+    // and takes no TLS-DSK. Had the phone shown it, the 200 would have
+    // come at once, as above.
+    let mut cfg = config(&mock);
+    cfg.auth.mode = AuthMode::Auto;
+    cfg.stage_mut(Stage::Register).retry.attempts = 1;
+    let rec = Collect::default();
+    let r = run(&phone(29, "13579"), &cfg, &rec).await;
+    assert!(
+        matches!(r.outcome, PhoneOutcome::Failed { .. }),
+        "{:?}",
+        r.outcome
+    );
+    let f = register_failure(&rec);
+    assert_eq!(f.kind, FailureKind::AuthRejected, "{f:?}");
+    assert!(answers(&mock, 401) > 0);
     mock.shutdown().await;
 }
