@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use phonestorm_mockfe::{MockConfig, RegistrarAuth};
+use phonestorm_mockfe::{MockConfig, RegistrarAuth, Running};
 use phonestorm_phone::{AuthMode, Direction, DskFault, FailureKind, HostPort, PhoneOutcome, Stage};
 
 use crate::common::{
@@ -195,21 +195,34 @@ async fn phone_renews_its_security_association_when_its_life_ends() {
     mock.shutdown().await;
 }
 
+/// Runs phone `n` in `mode` with one REGISTER attempt and checks that it
+/// fails at the registrar with `kind`.
+async fn register_refused(mock: &Running, n: u32, mode: AuthMode, kind: FailureKind) {
+    let mut cfg = config(mock);
+    cfg.auth.mode = mode;
+    cfg.stage_mut(Stage::Register).retry.attempts = 1;
+    let rec = Collect::default();
+    let r = run(&phone(n, "13579"), &cfg, &rec).await;
+    assert!(
+        matches!(r.outcome, PhoneOutcome::Failed { .. }),
+        "{mode:?}: {:?}",
+        r.outcome
+    );
+    let f = register_failure(&rec);
+    assert_eq!(f.kind, kind, "{mode:?}: {f:?}");
+}
+
 #[tokio::test]
 async fn certificate_mode_needs_a_registrar_that_checks_certificates() {
     // Against a TLS-DSK registrar, "certificate" takes the 401 as final.
     let mock = mock(MockConfig::default()).await;
-    let mut cfg = config(&mock);
-    cfg.auth.mode = AuthMode::Certificate;
-    cfg.stage_mut(Stage::Register).retry.attempts = 1;
-    let rec = Collect::default();
-    let r = run(&phone(28, "13579"), &cfg, &rec).await;
-    assert!(
-        matches!(r.outcome, PhoneOutcome::Failed { .. }),
-        "{:?}",
-        r.outcome
-    );
-    assert_eq!(register_failure(&rec).kind, FailureKind::SipStatus(401));
+    register_refused(
+        &mock,
+        28,
+        AuthMode::Certificate,
+        FailureKind::SipStatus(401),
+    )
+    .await;
     mock.shutdown().await;
 
     // Against a certificate-checking registrar: 200 at once, no 401.
@@ -228,18 +241,7 @@ async fn certificate_mode_needs_a_registrar_that_checks_certificates() {
     // this registrar, which reads it only from the connection, challenges
     // and takes no TLS-DSK. Had the phone shown it, the 200 would have
     // come at once, as above.
-    let mut cfg = config(&mock);
-    cfg.auth.mode = AuthMode::Auto;
-    cfg.stage_mut(Stage::Register).retry.attempts = 1;
-    let rec = Collect::default();
-    let r = run(&phone(29, "13579"), &cfg, &rec).await;
-    assert!(
-        matches!(r.outcome, PhoneOutcome::Failed { .. }),
-        "{:?}",
-        r.outcome
-    );
-    let f = register_failure(&rec);
-    assert_eq!(f.kind, FailureKind::AuthRejected, "{f:?}");
+    register_refused(&mock, 29, AuthMode::Auto, FailureKind::AuthRejected).await;
     assert!(answers(&mock, 401) > 0);
     mock.shutdown().await;
 }
