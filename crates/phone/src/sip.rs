@@ -663,11 +663,11 @@ impl Phone<'_> {
         // TLS: Skype for Business runs MTLS between servers only, and the
         // phone proves itself inside SIP ([MS-SIPAE] 3.1: TLS-DSK "for
         // client-to-server authentication"). So `auto`, the default, offers
-        // no certificate here, as TLS-DSK, NTLM and Digest need none: the
-        // phone makes no signature a real phone would not, and a pool
-        // verifies no client chain it would not. Only `certificate`, for a
-        // standard registrar that reads the certificate, shows it; `digest`
-        // still does, for such registrars that also challenge.
+        // no certificate here (the schemes it answers with carry their own
+        // proof): the phone makes no signature a real phone would not, and
+        // a pool verifies no client chain it would not. `certificate`, for
+        // a standard registrar that reads the certificate, shows it, and so
+        // does `digest`, for such registrars that also challenge.
         let offers_cert = match self.cfg.auth.mode {
             AuthMode::Auto | AuthMode::TlsDsk | AuthMode::Ntlm => false,
             AuthMode::Certificate | AuthMode::Digest => true,

@@ -241,7 +241,7 @@ async fn certificate_mode_needs_a_registrar_that_checks_certificates() {
     // this registrar, which reads it only from the connection, challenges
     // and takes no TLS-DSK. Had the phone shown it, the 200 would have
     // come at once, as above.
-    register_refused(&mock, 29, AuthMode::Auto, FailureKind::AuthRejected).await;
+    register_refused(&mock, 30, AuthMode::Auto, FailureKind::AuthRejected).await;
     assert!(answers(&mock, 401) > 0);
     mock.shutdown().await;
 }
