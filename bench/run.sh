@@ -12,6 +12,11 @@
 # harness waits for may find the mock's work in the caches and the run
 # queue. Without it the kernel places both freely.
 #
+# BENCH_AUTH=certificate runs the mock's registrar and the phones with the
+# client certificate of the SIP connection instead of TLS-DSK, to see what
+# TLS-DSK itself costs the harness; with BENCH_FLOOR the floor is then the
+# one without the tunnel.
+#
 # BENCH_FLOOR=1 (or =certificate for runs with register.auth = "certificate")
 # times the cryptographic floor of a sign-in (crypto-floor) just before the
 # mock starts and again once it has stopped, and prints the run's CPU per
@@ -30,6 +35,16 @@ for need in "jq jq" "/usr/bin/time time"; do
   command -v "${need% *}" >/dev/null 2>&1 || { echo "bench/run.sh: needs ${need% *} (Debian package ${need#* }: apt-get install ${need#* })" >&2; exit 2; }
 done
 [ -n "${PHONESTORM_BIN:-}" ] || cargo build --release -q
+mock_config=bench/mock.toml
+auth=()
+case "${BENCH_AUTH:-}" in
+  "") ;;
+  certificate)
+    auth=(--set 'stages.register.auth="certificate"')
+    [ -z "${BENCH_FLOOR:-}" ] || BENCH_FLOOR=certificate
+    ;;
+  *) echo "bench/run.sh: BENCH_AUTH=${BENCH_AUTH}: only certificate is known (the default is TLS-DSK)" >&2; exit 2 ;;
+esac
 floor_key=
 case "${BENCH_FLOOR:-}" in
   "") ;;
@@ -45,6 +60,11 @@ if [ -n "$floor_key" ]; then
 fi
 out=$(mktemp -d)
 trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
+if [ ${#auth[@]} -gt 0 ]; then
+  # The same mock, its registrar taking the connection's certificate.
+  sed '/^\[registrar\]$/a auth = "certificate"' bench/mock.toml > "$out/mock.toml"
+  mock_config=$out/mock.toml
+fi
 
 mock_pin=()
 run_pin=()
@@ -56,7 +76,7 @@ if [ -n "${BENCH_PIN:-}" ]; then
   run_pin=(taskset -c "0-$((cores - 2))")
   echo "pinned: mock on core $((cores - 1)), harness on cores 0-$((cores - 2))"
 fi
-"${mock_pin[@]}" $bin mock --config bench/mock.toml > "$out/endpoints.json" &
+"${mock_pin[@]}" $bin mock --config "$mock_config" > "$out/endpoints.json" &
 mock=$!
 for _ in $(seq 100); do [ -s "$out/endpoints.json" ] && break; sleep 0.1; done
 ep() { jq -r ".$1" "$out/endpoints.json"; }
@@ -74,7 +94,7 @@ targets=(
 )
 
 /usr/bin/time -f "%U %S %M" -o "$out/time" \
-  "${run_pin[@]}" $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "$@" > "$out/table" 2>&1 &
+  "${run_pin[@]}" $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "${auth[@]}" "$@" > "$out/table" 2>&1 &
 runner=$!
 # Sample the harness's resident memory once a second (the `time` wrapper's
 # child is the harness).
