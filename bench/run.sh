@@ -63,6 +63,7 @@ trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
 if [ ${#auth[@]} -gt 0 ]; then
   # The same mock, its registrar taking the connection's certificate.
   sed '/^\[registrar\]$/a auth = "certificate"' bench/mock.toml > "$out/mock.toml"
+  grep -q '^auth = "certificate"$' "$out/mock.toml" || { echo "bench/run.sh: BENCH_AUTH: bench/mock.toml has no [registrar] table to set auth in" >&2; exit 2; }
   mock_config=$out/mock.toml
 fi
 
