@@ -59,7 +59,8 @@ if [ -n "$floor_key" ]; then
   floor_before=$(floor)
 fi
 out=$(mktemp -d)
-trap 'kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
+mock=
+trap '[ -z "$mock" ] || kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
 if [ ${#auth[@]} -gt 0 ]; then
   # The same mock, its registrar taking the connection's certificate.
   sed '/^\[registrar\]$/a auth = "certificate"' bench/mock.toml > "$out/mock.toml"
