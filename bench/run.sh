@@ -35,22 +35,22 @@ for need in "jq jq" "/usr/bin/time time"; do
   command -v "${need% *}" >/dev/null 2>&1 || { echo "bench/run.sh: needs ${need% *} (Debian package ${need#* }: apt-get install ${need#* })" >&2; exit 2; }
 done
 [ -n "${PHONESTORM_BIN:-}" ] || cargo build --release -q
-mock_config=bench/mock.toml
+# What the registrar asks, the phones answer, and the floor counts:
+# tls-dsk (the default) or certificate.
+kind=tls-dsk
 auth=()
 case "${BENCH_AUTH:-}" in
-  "") ;;
-  certificate)
-    auth=(--set 'stages.register.auth="certificate"')
-    [ -z "${BENCH_FLOOR:-}" ] || BENCH_FLOOR=certificate
-    ;;
+  "") [ "${BENCH_FLOOR:-}" != certificate ] || kind=certificate ;;
+  certificate) kind=certificate; auth=(--set 'stages.register.auth="certificate"') ;;
   *) echo "bench/run.sh: BENCH_AUTH=${BENCH_AUTH}: only certificate is known (the default is TLS-DSK)" >&2; exit 2 ;;
 esac
 floor_key=
-case "${BENCH_FLOOR:-}" in
-  "") ;;
-  certificate) floor_key=floor_per_signin_certificate_only_us ;;
-  *) floor_key=floor_per_signin_us ;;
-esac
+if [ -n "${BENCH_FLOOR:-}" ]; then
+  case $kind in
+    certificate) floor_key=floor_per_signin_certificate_only_us ;;
+    *) floor_key=floor_per_signin_us ;;
+  esac
+fi
 floor() { target/release/crypto-floor 1000 | tail -1 | jq -r ".$floor_key"; }
 floor_before=0
 floor_after=0
@@ -61,7 +61,8 @@ fi
 out=$(mktemp -d)
 mock=
 trap '[ -z "$mock" ] || kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
-if [ ${#auth[@]} -gt 0 ]; then
+mock_config=bench/mock.toml
+if [ -n "${BENCH_AUTH:-}" ]; then
   # The same mock, its registrar taking the connection's certificate.
   sed '/^\[registrar\]$/a auth = "certificate"' bench/mock.toml > "$out/mock.toml"
   grep -q '^auth = "certificate"$' "$out/mock.toml" || { echo "bench/run.sh: BENCH_AUTH: bench/mock.toml has no [registrar] table to set auth in" >&2; exit 2; }
@@ -126,7 +127,7 @@ duration=$(jq '.duration_s' "$out/report.json")
 # out the key pool made before it: the issue's "key generation apart".
 run_user=$(jq '.harness.cpu_user_s // 0' "$out/report.json")
 run_sys=$(jq '.harness.cpu_system_s // 0' "$out/report.json")
-python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" "$floor_before" "$floor_after" "${BENCH_FLOOR:-}" <<'PY'
+python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" "$floor_before" "$floor_after" "$kind" <<'PY'
 import sys
 user, sys_, maxrss, reg, dur, base, peak, run_user, run_sys, fb, fa = map(float, sys.argv[1:12])
 kind = "certificate only" if sys.argv[12] == "certificate" else "TLS-DSK"
