@@ -24,6 +24,10 @@
 # a fifth over minutes, for the floor and the harness alike, so a ratio is
 # only good against a floor measured beside it; when the two floors are
 # 10% or more apart the script says so.
+# BENCH_WRAP runs the harness under a profiler, e.g.
+# BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
+# or BENCH_WRAP="perf record -g -o /tmp/perf.data"; the resident-memory
+# samples then miss the harness (the wrapper is its parent), the rest holds.
 # Traffic stays on 127.0.0.0/8. Both processes stop by themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,7 +101,7 @@ targets=(
 )
 
 /usr/bin/time -f "%U %S %M" -o "$out/time" \
-  "${run_pin[@]}" $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "${auth[@]}" "$@" > "$out/table" 2>&1 &
+  "${run_pin[@]}" ${BENCH_WRAP:-} $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "${auth[@]}" "$@" > "$out/table" 2>&1 &
 runner=$!
 # Sample the harness's resident memory once a second (the `time` wrapper's
 # child is the harness).
