@@ -26,8 +26,10 @@
 # 10% or more apart the script says so.
 # BENCH_WRAP runs the harness under a profiler, e.g.
 # BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
-# or BENCH_WRAP="perf record -g -o /tmp/perf.data"; the resident-memory
-# samples then miss the harness (the wrapper is its parent), the rest holds.
+# or BENCH_WRAP="perf record -g -o /tmp/perf.data". The figures printed are
+# then the profiled run's (valgrind's CPU is the harness's many times over),
+# and the resident-memory samples miss the harness (the wrapper is its
+# parent); the profile is what such a run is for.
 # Traffic stays on 127.0.0.0/8. Both processes stop by themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
