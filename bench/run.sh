@@ -17,13 +17,13 @@
 # TLS-DSK itself costs the harness; with BENCH_FLOOR the floor is then the
 # one without the tunnel.
 #
-# BENCH_FLOOR=1 (or =certificate for runs with register.auth = "certificate")
-# times the cryptographic floor of a sign-in (crypto-floor) just before the
-# mock starts and again once it has stopped, and prints the run's CPU per
-# sign-in against their mean. On a shared VM the machine's speed drifts by
+# BENCH_FLOOR=1 times the cryptographic floor of a sign-in (crypto-floor)
+# just before the mock starts and again once it has stopped, and prints
+# the run's CPU per sign-in against their mean. On a shared VM the machine's speed drifts by
 # a fifth over minutes, for the floor and the harness alike, so a ratio is
 # only good against a floor measured beside it; when the two floors are
-# 10% or more apart the script says so.
+# 10% or more apart the script says so. BENCH_FLOOR=certificate is
+# BENCH_FLOOR=1 with BENCH_AUTH=certificate.
 # BENCH_WRAP runs the harness under a profiler, e.g.
 # BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
 # or BENCH_WRAP="perf record -g -o /tmp/perf.data". The figures printed are
@@ -44,12 +44,13 @@ done
 # What the registrar asks, the phones answer, and the floor counts:
 # tls-dsk (the default) or certificate.
 kind=tls-dsk
-auth=()
 case "${BENCH_AUTH:-}" in
   "") [ "${BENCH_FLOOR:-}" != certificate ] || kind=certificate ;;
-  certificate) kind=certificate; auth=(--set 'stages.register.auth="certificate"') ;;
+  certificate) kind=certificate ;;
   *) echo "bench/run.sh: BENCH_AUTH=${BENCH_AUTH}: only certificate is known (the default is TLS-DSK)" >&2; exit 2 ;;
 esac
+auth=()
+[ "$kind" = tls-dsk ] || auth=(--set 'stages.register.auth="certificate"')
 floor_key=
 if [ -n "${BENCH_FLOOR:-}" ]; then
   case $kind in
@@ -68,10 +69,10 @@ out=$(mktemp -d)
 mock=
 trap '[ -z "$mock" ] || kill $mock 2>/dev/null || true; rm -rf "$out"' EXIT
 mock_config=bench/mock.toml
-if [ -n "${BENCH_AUTH:-}" ]; then
+if [ "$kind" = certificate ]; then
   # The same mock, its registrar taking the connection's certificate.
   sed '/^\[registrar\]$/a auth = "certificate"' bench/mock.toml > "$out/mock.toml"
-  grep -q '^auth = "certificate"$' "$out/mock.toml" || { echo "bench/run.sh: BENCH_AUTH: bench/mock.toml has no [registrar] table to set auth in" >&2; exit 2; }
+  grep -q '^auth = "certificate"$' "$out/mock.toml" || { echo "bench/run.sh: certificate sign-ins: bench/mock.toml has no [registrar] table to set auth in" >&2; exit 2; }
   mock_config=$out/mock.toml
 fi
 
