@@ -34,13 +34,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=$1; shift
-# PHONESTORM_BIN picks another build (e.g. to compare two); the default is
-# the release build, made here.
+# PHONESTORM_BIN picks another build of the harness (e.g. to compare two);
+# the default is the release build, made here. The mock stays that release
+# build whatever PHONESTORM_BIN says (BENCH_MOCK_BIN picks another), so that
+# comparing two harnesses does not also compare two mocks: a faster mock
+# queues less, and what the harness spends waiting changes with it.
 bin=${PHONESTORM_BIN:-target/release/phonestorm}
+mock_bin=${BENCH_MOCK_BIN:-target/release/phonestorm}
 for need in "jq jq" "/usr/bin/time time"; do
   command -v "${need% *}" >/dev/null 2>&1 || { echo "bench/run.sh: needs ${need% *} (Debian package ${need#* }: apt-get install ${need#* })" >&2; exit 2; }
 done
-[ -n "${PHONESTORM_BIN:-}" ] || cargo build --release -q
+[ -n "${PHONESTORM_BIN:-}" ] && [ -n "${BENCH_MOCK_BIN:-}" ] || cargo build --release -q
 # What the registrar asks, the phones answer, and the floor counts:
 # tls-dsk (the default) or certificate.
 kind=tls-dsk
@@ -86,7 +90,7 @@ if [ -n "${BENCH_PIN:-}" ]; then
   run_pin=(taskset -c "0-$((cores - 2))")
   echo "pinned: mock on core $((cores - 1)), harness on cores 0-$((cores - 2))"
 fi
-"${mock_pin[@]}" $bin mock --config "$mock_config" > "$out/endpoints.json" &
+"${mock_pin[@]}" $mock_bin mock --config "$mock_config" > "$out/endpoints.json" &
 mock=$!
 for _ in $(seq 100); do [ -s "$out/endpoints.json" ] && break; sleep 0.1; done
 ep() { jq -r ".$1" "$out/endpoints.json"; }
