@@ -39,12 +39,13 @@ scenario=$1; shift
 # build whatever PHONESTORM_BIN says (BENCH_MOCK_BIN picks another), so that
 # comparing two harnesses does not also compare two mocks: a faster mock
 # queues less, and what the harness spends waiting changes with it.
-bin=${PHONESTORM_BIN:-target/release/phonestorm}
-mock_bin=${BENCH_MOCK_BIN:-target/release/phonestorm}
+release=target/release/phonestorm
+bin=${PHONESTORM_BIN:-$release}
+mock_bin=${BENCH_MOCK_BIN:-$release}
 for need in "jq jq" "/usr/bin/time time"; do
   command -v "${need% *}" >/dev/null 2>&1 || { echo "bench/run.sh: needs ${need% *} (Debian package ${need#* }: apt-get install ${need#* })" >&2; exit 2; }
 done
-[ -n "${PHONESTORM_BIN:-}" ] && [ -n "${BENCH_MOCK_BIN:-}" ] || cargo build --release -q
+[ "$bin" != "$release" ] && [ "$mock_bin" != "$release" ] || cargo build --release -q
 # What the registrar asks, the phones answer, and the floor counts:
 # tls-dsk (the default) or certificate.
 kind=tls-dsk
