@@ -1,7 +1,7 @@
 //! Helpers: a mock, a phone configuration pointing at it, identities of
 //! the mock's users, recorders that keep every event (and the SIP wire
-//! trace), running a phone to the end, and reading the mock registrar's
-//! counters.
+//! trace), running a phone to the end, reading the mock registrar's
+//! counters, and checking how a refused phone recorded the refusal.
 
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use phonestorm_mockfe::{MockConfig, Running};
 use phonestorm_phone::{
-    Direction, Failure, Gate, Identity, KeySource, Model, Open, Outcome, PhoneConfig, PhoneResult,
-    Recorder, Shared, Stage, StageEvent, Target, User,
+    Direction, Failure, FailureKind, Gate, Identity, KeySource, Model, Open, Outcome, PhoneConfig,
+    PhoneOutcome, PhoneResult, Recorder, Shared, Stage, StageEvent, Target, User,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -140,6 +140,43 @@ pub(crate) fn register_failure(rec: &Collect) -> Failure {
             _ => None,
         })
         .expect("a failed register attempt")
+}
+
+/// The register failure of a phone that could not sign in: its outcome
+/// must be a failure at the register stage.
+pub(crate) fn failed_at_register(r: &PhoneResult, rec: &Collect) -> Failure {
+    assert!(
+        matches!(
+            r.outcome,
+            PhoneOutcome::Failed {
+                stage: Stage::Register,
+                ..
+            }
+        ),
+        "{:?}",
+        r.outcome
+    );
+    register_failure(rec)
+}
+
+/// The failure of a phone that signed in and then lost its registration
+/// (a refresh the registrar refused).
+pub(crate) fn lost(r: PhoneResult) -> Failure {
+    match r.outcome {
+        PhoneOutcome::Lost(f) => f,
+        other => panic!("expected a lost registration, got {other:?}"),
+    }
+}
+
+/// Checks that `f` records a registrar's refusal as a pool sends it: the
+/// ms-diagnostics code 1000 the mock gives to failed authentication, the
+/// SIP `status`, and `reason` in the detail.
+pub(crate) fn assert_refused(f: &Failure, status: u16, reason: &str) {
+    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
+    assert!(
+        f.detail.contains(&format!("sip {status}")) && f.detail.contains(reason),
+        "{f:?}"
+    );
 }
 
 /// Keeps the register stage's SIP wire trace as well as the events.

@@ -12,8 +12,8 @@ use phonestorm_phone::{
 };
 
 use crate::common::{
-    Collect, Trace, answers, config, mock, phone, register_failure, rejections, run, short_expires,
-    signins,
+    Collect, Trace, answers, assert_refused, config, failed_at_register, lost, mock, phone,
+    rejections, run, short_expires, signins,
 };
 
 /// A CX700 ("Tanjay") of the mock's user `n`: it knows its SIP address,
@@ -112,17 +112,7 @@ async fn ntlm_wrong_password_is_refused() {
     id.user.password = "not-the-password".into();
     let rec = Collect::default();
     let r = run(&id, &cfg, &rec).await;
-    assert!(
-        matches!(r.outcome, PhoneOutcome::Failed { .. }),
-        "{:?}",
-        r.outcome
-    );
-    let f = register_failure(&rec);
-    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
-    assert!(
-        f.detail.contains("sip 401") && f.detail.contains("password"),
-        "{f:?}"
-    );
+    assert_refused(&failed_at_register(&r, &rec), 401, "password");
     assert_eq!(rejections(&mock, "ntlm_handshake"), 1);
     mock.shutdown().await;
 }
@@ -137,14 +127,7 @@ async fn ntlm_tampered_signature_is_refused() {
     let r = run(&tanjay(34), &cfg, &rec).await;
     // The sign-in is the AUTHENTICATE leg (not signed by the phone); the
     // first signed request, the refresh, carries the tampered response.
-    let PhoneOutcome::Lost(f) = r.outcome else {
-        panic!("expected a lost registration, got {:?}", r.outcome);
-    };
-    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
-    assert!(
-        f.detail.contains("sip 403") && f.detail.contains("signature"),
-        "{f:?}"
-    );
+    assert_refused(&lost(r), 403, "signature");
     assert_eq!(rejections(&mock, "bad_signature"), 1);
     mock.shutdown().await;
 }
@@ -158,14 +141,7 @@ async fn ntlm_replayed_cnum_is_refused() {
     let rec = Collect::default();
     let r = run(&tanjay(35), &cfg, &rec).await;
     // First refresh: cnum 1 (accepted); the second reuses cnum 1.
-    let PhoneOutcome::Lost(f) = r.outcome else {
-        panic!("expected a lost registration, got {:?}", r.outcome);
-    };
-    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
-    assert!(
-        f.detail.contains("sip 403") && f.detail.contains("cnum"),
-        "{f:?}"
-    );
+    assert_refused(&lost(r), 403, "cnum");
     assert_eq!(rejections(&mock, "replayed_cnum"), 1);
     mock.shutdown().await;
 }
@@ -180,12 +156,7 @@ async fn bad_rspauth_is_refused_for_ntlm_and_tls_dsk() {
     for (n, id) in [(36, tanjay(36)), (37, phone(37, "13579"))] {
         let rec = Collect::default();
         let r = run(&id, &cfg, &rec).await;
-        assert!(
-            matches!(r.outcome, PhoneOutcome::Failed { .. }),
-            "{n}: {:?}",
-            r.outcome
-        );
-        let f = register_failure(&rec);
+        let f = failed_at_register(&r, &rec);
         assert_eq!(f.kind, FailureKind::BadRspauth, "{n}: {f:?}");
         assert!(f.detail.contains("rspauth"), "{f:?}");
     }
@@ -253,12 +224,7 @@ async fn digest_wrong_password_is_refused() {
     id.user.password = "wrong".into();
     let rec = Collect::default();
     let r = run(&id, &cfg, &rec).await;
-    assert!(
-        matches!(r.outcome, PhoneOutcome::Failed { .. }),
-        "{:?}",
-        r.outcome
-    );
-    let f = register_failure(&rec);
+    let f = failed_at_register(&r, &rec);
     assert_eq!(f.kind, FailureKind::AuthRejected, "{f:?}");
     assert!(f.detail.contains("digest credentials refused"), "{f:?}");
     assert_eq!(rejections(&mock, "digest_response"), 1);

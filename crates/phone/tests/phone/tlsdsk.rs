@@ -10,7 +10,8 @@ use phonestorm_mockfe::{MockConfig, RegistrarAuth, Running};
 use phonestorm_phone::{AuthMode, Direction, DskFault, FailureKind, HostPort, PhoneOutcome, Stage};
 
 use crate::common::{
-    Collect, Trace, answers, config, mock, phone, register_failure, rejections, run, short_expires,
+    Collect, Trace, answers, assert_refused, config, failed_at_register, lost, mock, phone,
+    register_failure, rejections, run, short_expires,
 };
 
 #[tokio::test]
@@ -101,12 +102,7 @@ async fn certificate_from_another_ca_is_refused() {
         b.endpoints.sip_tls,
         rec.events()
     );
-    let f = register_failure(&rec);
-    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
-    assert!(
-        f.detail.contains("sip 401") && f.detail.contains("Final handshake failed"),
-        "{f:?}"
-    );
+    assert_refused(&register_failure(&rec), 401, "Final handshake failed");
     assert_eq!(rejections(&a, "handshake"), 1);
     a.shutdown().await;
     b.shutdown().await;
@@ -120,17 +116,7 @@ async fn tampered_signature_is_refused() {
     cfg.stage_mut(Stage::Register).retry.attempts = 1;
     let rec = Collect::default();
     let r = run(&phone(24, "13579"), &cfg, &rec).await;
-    assert!(
-        matches!(r.outcome, PhoneOutcome::Failed { .. }),
-        "{:?}",
-        r.outcome
-    );
-    let f = register_failure(&rec);
-    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
-    assert!(
-        f.detail.contains("sip 403") && f.detail.contains("signature"),
-        "{f:?}"
-    );
+    assert_refused(&failed_at_register(&r, &rec), 403, "signature");
     assert_eq!(rejections(&mock, "bad_signature"), 1);
     mock.shutdown().await;
 }
@@ -144,14 +130,7 @@ async fn replayed_cnum_is_refused() {
     let rec = Collect::default();
     let r = run(&phone(25, "13579"), &cfg, &rec).await;
     // The sign-in (cnum 1) works; the first refresh reuses cnum 1.
-    let PhoneOutcome::Lost(f) = r.outcome else {
-        panic!("expected a lost registration, got {:?}", r.outcome);
-    };
-    assert_eq!(f.kind, FailureKind::Diagnostics(1000), "{f:?}");
-    assert!(
-        f.detail.contains("sip 403") && f.detail.contains("cnum"),
-        "{f:?}"
-    );
+    assert_refused(&lost(r), 403, "cnum");
     assert_eq!(rejections(&mock, "replayed_cnum"), 1);
     mock.shutdown().await;
 }
@@ -203,12 +182,7 @@ async fn register_refused(mock: &Running, n: u32, mode: AuthMode, kind: FailureK
     cfg.stage_mut(Stage::Register).retry.attempts = 1;
     let rec = Collect::default();
     let r = run(&phone(n, "13579"), &cfg, &rec).await;
-    assert!(
-        matches!(r.outcome, PhoneOutcome::Failed { .. }),
-        "{mode:?}: {:?}",
-        r.outcome
-    );
-    let f = register_failure(&rec);
+    let f = failed_at_register(&r, &rec);
     assert_eq!(f.kind, kind, "{mode:?}: {f:?}");
 }
 
