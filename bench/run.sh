@@ -19,11 +19,11 @@
 #
 # BENCH_FLOOR=1 times the cryptographic floor of a sign-in (crypto-floor)
 # just before the mock starts and again once it has stopped, and prints
-# the run's CPU per sign-in against their mean. On a shared VM the machine's speed drifts by
-# a fifth over minutes, for the floor and the harness alike, so a ratio is
-# only good against a floor measured beside it; when the two floors are
-# 10% or more apart the script says so. BENCH_FLOOR=certificate is
-# BENCH_FLOOR=1 with BENCH_AUTH=certificate.
+# the run's CPU per sign-in against their mean. On a shared VM the
+# machine's speed drifts by a fifth over minutes, for the floor and the
+# harness alike, so a ratio is only good against a floor measured beside
+# it; when the two floors are 10% or more apart the script says so.
+# BENCH_FLOOR=certificate is BENCH_FLOOR=1 with BENCH_AUTH=certificate.
 # BENCH_WRAP runs the harness under a profiler, e.g.
 # BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
 # or BENCH_WRAP="perf record -g -o /tmp/perf.data". The figures printed are

@@ -143,7 +143,8 @@ pub(crate) fn register_failure(rec: &Collect) -> Failure {
 }
 
 /// The register failure of a phone that could not sign in: its outcome
-/// must be a failure at the register stage.
+/// must be a failure at the register stage (else the outcome, the
+/// registrar it reached and every event are shown).
 pub(crate) fn failed_at_register(r: &PhoneResult, rec: &Collect) -> Failure {
     assert!(
         matches!(
@@ -153,8 +154,10 @@ pub(crate) fn failed_at_register(r: &PhoneResult, rec: &Collect) -> Failure {
                 ..
             }
         ),
-        "{:?}",
-        r.outcome
+        "{:?} at {:?}: {:#?}",
+        r.outcome,
+        r.registrar,
+        rec.events()
     );
     register_failure(rec)
 }

@@ -8,7 +8,7 @@ use phonestorm_mockfe::MockConfig;
 use phonestorm_phone::{PhoneOutcome, Shared};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Collect, answers, config, mock, phone, run, run_with, short_expires};
+use crate::common::{Collect, answers, config, lost, mock, phone, run, run_with, short_expires};
 
 #[tokio::test]
 async fn held_phone_pings_refreshes_and_signs_out() {
@@ -40,9 +40,7 @@ async fn held_phone_without_keep_alives_is_dropped_by_the_registrar() {
     cfg.keep_alive.enabled = false;
     let rec = Collect::default();
     let r = run(&phone(13, "13579"), &cfg, &rec).await;
-    let PhoneOutcome::Lost(f) = &r.outcome else {
-        panic!("expected the registration lost, got {:?}", r.outcome);
-    };
+    let f = lost(r);
     assert!(f.detail.contains("closed"), "{f:?}");
     // The sign-in only: no refresh, and no sign-out on a lost connection.
     assert_eq!(answers(&mock, 200), 1);
