@@ -25,12 +25,13 @@ ci:
 dhcp-options fqdn="lync.contoso.com" format="text":
     cargo run --release -- dhcp-options --sip-server {{fqdn}} --format {{format}}
 
-# Fuzz each decoder for a short while (default 60 s each). Needs cargo-fuzz,
+# Fuzz each decoder for a short while (default 60 s each): every target
+# cargo fuzz lists, so a new one is never left out. Needs cargo-fuzz,
 # installed on first use; libFuzzer needs nightly features, which the stable
 # toolchain enables with RUSTC_BOOTSTRAP for this one build.
 fuzz seconds="60":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-    cd crates/proto && for t in dhcp sip soap; do RUSTC_BOOTSTRAP=1 cargo fuzz run $t -- -max_total_time={{seconds}} || exit 1; done
+    cd crates/proto && for t in $(cargo fuzz list); do RUSTC_BOOTSTRAP=1 cargo fuzz run $t -- -max_total_time={{seconds}} || exit 1; done
 
 # Each run is bounded (the scenario's phone count and hold) and stays on
 # loopback. bench/run.sh needs jq and GNU time, installed when missing.
