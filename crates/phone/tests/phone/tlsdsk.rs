@@ -87,7 +87,12 @@ async fn certificate_from_another_ca_is_refused() {
     cfg.auth.mode = AuthMode::TlsDsk;
     let rec = Collect::default();
     let r = run(&phone(23, "13579"), &cfg, &rec).await;
-    // On failure the registrar reached says which mock it was: A or B.
+    // Shown only if the test fails, to tell from the registrar reached
+    // which mock the phone registered at.
+    eprintln!(
+        "mock A's registrar {}, mock B's {}",
+        a.endpoints.sip_tls, b.endpoints.sip_tls
+    );
     assert_refused(&failed_at_register(&r, &rec), 401, "Final handshake failed");
     assert_eq!(rejections(&a, "handshake"), 1);
     a.shutdown().await;
