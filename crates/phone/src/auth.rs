@@ -36,6 +36,8 @@ use rand::RngExt;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use rustls_pki_types::ServerName;
 use tokio::time::Instant;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::{Failure, FailureKind, clock};
 
@@ -379,14 +381,60 @@ impl TunnelParts {
     }
 }
 
-/// Time left before `cert` expires (zero if unreadable or past).
-pub(crate) fn certificate_left(cert: &[u8]) -> Duration {
-    x509_parser::parse_x509_certificate(cert)
-        .ok()
-        .map(|(_, c)| c.validity().not_after.timestamp())
-        .and_then(|t| u64::try_from(t).ok())
-        .map(|t| Duration::from_secs(t).saturating_sub(clock::wall()))
-        .unwrap_or(Duration::ZERO)
+/// What the phone checks of the certificate `GetAndPublishCert` issued
+/// before it signs in with it: that it is X.509 (RFC 5280 section 4.1),
+/// that it is for the key whose CSR asked for it (the same
+/// subjectPublicKey, RFC 5280 section 4.1.2.7), and that it has not
+/// expired at `now` (time since the Unix epoch). Returns its notAfter on
+/// the same scale, which bounds every TLS-DSK SA made with it.
+///
+/// A server that answers with something else fails the certificate stage,
+/// where the fault is, instead of the registrar's handshake later.
+pub(crate) fn check_issued(
+    cert: &[u8],
+    key: &dyn rustls::sign::SigningKey,
+    now: Duration,
+) -> Result<Duration, Failure> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|e| {
+        Failure::new(
+            FailureKind::Parse,
+            format!("GetAndPublishCert: the certificate is not X.509: {e}"),
+        )
+    })?;
+    // rustls gives the key's SubjectPublicKeyInfo as it would encode it;
+    // compare the keys themselves, so that a CA's other (valid) encoding of
+    // the algorithm's parameters is no mismatch.
+    // A signing key rustls cannot describe (none of the phones' kinds) is
+    // left to the registrar to refuse.
+    if let Some(spki) = key.public_key()
+        && let Ok((_, ours)) = SubjectPublicKeyInfo::from_der(spki.as_ref())
+        && ours.subject_public_key.data != parsed.public_key().subject_public_key.data
+    {
+        return Err(Failure::new(
+            FailureKind::Tls,
+            "GetAndPublishCert: the certificate is for another key than the CSR's",
+        ));
+    }
+    let not_after = parsed.validity().not_after.timestamp();
+    let expires = Duration::from_secs(u64::try_from(not_after).unwrap_or(0));
+    if expires <= now {
+        return Err(Failure::new(
+            FailureKind::Tls,
+            format!(
+                "GetAndPublishCert: the certificate expired at {}",
+                parsed.validity().not_after
+            ),
+        ));
+    }
+    Ok(expires)
+}
+
+/// The life of a new TLS-DSK SA made at `now`: `max`, or less when the
+/// certificate expires at `cert_expires` sooner (both since the Unix
+/// epoch). Read at every handshake, not once a registration, so that the
+/// SA after an 8-hour one does not outlive the certificate.
+pub(crate) fn sa_life(max: Duration, cert_expires: Duration, now: Duration) -> Duration {
+    max.min(cert_expires.saturating_sub(now))
 }
 
 /// Bytes of TLS records read from one `gssapi-data` at most.
@@ -807,5 +855,72 @@ mod tests {
             replaying.sign(&mut m).unwrap();
             assert!(m.header("Authorization").unwrap().contains("cnum=\"1\""));
         }
+    }
+
+    /// A key as the pool gives it: for rcgen (to sign with) and rustls.
+    fn key() -> (rcgen::KeyPair, Arc<dyn rustls::sign::SigningKey>) {
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let der = rustls_pki_types::PrivateKeyDer::Pkcs8(pair.serialize_der().into());
+        let tls = rustls::crypto::aws_lc_rs::default_provider()
+            .key_provider
+            .load_private_key(der)
+            .unwrap();
+        (pair, tls)
+    }
+
+    /// A certificate for `subject`'s key, expiring at the start of 2031.
+    fn issued(subject: &rcgen::KeyPair) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2031, 1, 1);
+        params.self_signed(subject).unwrap().der().to_vec()
+    }
+
+    /// 2031-01-01T00:00:00Z.
+    const EXPIRY: Duration = Duration::from_secs(1_924_992_000);
+
+    #[test]
+    fn issued_certificate_for_the_csr_key_gives_its_expiry() {
+        let (pair, tls) = key();
+        let now = EXPIRY - Duration::from_secs(86_400);
+        assert_eq!(
+            check_issued(&issued(&pair), tls.as_ref(), now).unwrap(),
+            EXPIRY
+        );
+    }
+
+    #[test]
+    fn issued_certificate_for_another_key_is_refused() {
+        let (pair, _) = key();
+        let (_, other) = key();
+        let f = check_issued(&issued(&pair), other.as_ref(), Duration::ZERO).unwrap_err();
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert!(f.detail.contains("another key"), "{f}");
+    }
+
+    #[test]
+    fn issued_certificate_that_is_not_x509_or_expired_is_refused() {
+        let (pair, tls) = key();
+        let mut cert = issued(&pair);
+        let f = check_issued(&cert[..cert.len() / 2], tls.as_ref(), Duration::ZERO).unwrap_err();
+        assert_eq!(f.kind, FailureKind::Parse, "{f}");
+        cert[0] = 0x04; // an OCTET STRING, not the SEQUENCE of RFC 5280 4.1
+        let f = check_issued(&cert, tls.as_ref(), Duration::ZERO).unwrap_err();
+        assert_eq!(f.kind, FailureKind::Parse, "{f}");
+        let f = check_issued(&issued(&pair), tls.as_ref(), EXPIRY).unwrap_err();
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert!(f.detail.contains("expired"), "{f}");
+    }
+
+    #[test]
+    fn sa_life_is_cut_to_what_is_left_of_the_certificate_at_each_handshake() {
+        let hour = Duration::from_secs(3600);
+        let max = 8 * hour;
+        let expires = 10 * hour;
+        assert_eq!(sa_life(max, expires, Duration::ZERO), max);
+        // The second SA of a held phone, 7 h 55 min in: 2 h 5 min are left.
+        let later = max - Duration::from_secs(300);
+        assert_eq!(sa_life(max, expires, later), expires - later);
+        assert_eq!(sa_life(max, expires, expires + hour), Duration::ZERO);
     }
 }

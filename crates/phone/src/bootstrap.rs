@@ -131,6 +131,8 @@ pub(crate) struct Phone<'a> {
     /// shared by the SIP connection's configuration and the TLS-DSK
     /// tunnel's, since a held phone keeps both.
     pub(crate) cert: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// When `cert` expires, since the Unix epoch (zero without one).
+    pub(crate) cert_expires: std::time::Duration,
     /// Boxed: moved into the hold, it would otherwise take its size twice
     /// in a held phone's future (here and in the hold's state).
     pub(crate) registration: Option<Box<Registration>>,
@@ -173,6 +175,7 @@ impl<'a> Phone<'a> {
             ticket: None,
             sip_uri: None,
             cert: None,
+            cert_expires: std::time::Duration::ZERO,
             registration: None,
         }
     }

@@ -62,8 +62,8 @@ struct RegAuth {
     /// handshake: a held phone runs one every few hours at most, and
     /// keeping it would cost every held phone its size.
     tunnel: Option<auth::TunnelParts>,
-    /// Time left on the user certificate when the registration started.
-    cert_left: Duration,
+    /// When the user certificate expires, since the Unix epoch.
+    cert_expires: Duration,
     /// The schemes to try, in order.
     schemes: Vec<Scheme>,
     /// NTLM / Digest user name, domain and password (from the directory).
@@ -353,7 +353,11 @@ impl Registration {
             match hs.step(&ch)? {
                 Some(next) => token = next,
                 None => {
-                    let life = self.auth.settings.sa_lifetime.min(self.auth.cert_left);
+                    let life = auth::sa_life(
+                        self.auth.settings.sa_lifetime,
+                        self.auth.cert_expires,
+                        clock::wall(),
+                    );
                     let sa = hs.finish(life, self.auth.settings.fault)?;
                     self.auth.sa = Some(Sa::Signed(sa));
                     return self.send_signed(id, cfg, expires, legs).await;
@@ -745,11 +749,6 @@ impl Phone<'_> {
         tls: Option<Arc<ClientConfig>>,
         tunnel: Option<auth::TunnelParts>,
     ) -> Step<Registration> {
-        let cert_left = self
-            .cert
-            .as_ref()
-            .and_then(|c| c.end_entity_cert().ok())
-            .map_or(Duration::ZERO, |c| auth::certificate_left(c));
         let sip_uri = self
             .sip_uri
             .clone()
@@ -816,7 +815,7 @@ impl Phone<'_> {
                 auth: RegAuth {
                     settings: self.cfg.auth,
                     tunnel: tunnel.clone(),
-                    cert_left,
+                    cert_expires: self.cert_expires,
                     schemes: Scheme::preference(
                         self.cfg.auth.mode,
                         self.id.model,

@@ -26,6 +26,7 @@ use phonestorm_proto::soap::wstrust::{RST_ISSUE_ACTION, RequestSecurityTokenResp
 use rand::RngExt;
 use tokio::net::UdpSocket;
 
+use crate::auth;
 use crate::bootstrap::{Fail, Phone, Step, fail};
 use crate::config::HostPort;
 use crate::net::{self, Body, io_failure};
@@ -799,6 +800,7 @@ impl Phone<'_> {
             }
             Err(e) => return parse_fail("GetAndPublishCert answer", e),
         };
+        self.cert_expires = auth::check_issued(&cert, key.tls.as_ref(), clock::wall())?;
         self.sip_uri = Some(sip_uri);
         // Only the user's certificate goes in the chain: the registrar
         // holds the CA that issued it (RFC 8446 4.4.2 lets the sender omit

@@ -142,6 +142,16 @@ pub(crate) fn register_failure(rec: &Collect) -> Failure {
         .expect("a failed register attempt")
 }
 
+/// The failure of a phone that must have failed at `stage` with `kind`
+/// (else its outcome is shown).
+pub(crate) fn failed_at(r: &PhoneResult, stage: Stage, kind: FailureKind) -> &Failure {
+    let PhoneOutcome::Failed { stage: at, failure } = &r.outcome else {
+        panic!("expected a failure at {stage:?}, got {:?}", r.outcome)
+    };
+    assert_eq!((*at, failure.kind), (stage, kind), "{failure}");
+    failure
+}
+
 /// The register failure of a phone that could not sign in: its outcome
 /// must be a failure at the register stage (else the outcome, the
 /// registrar it reached and every event are shown).

@@ -1,5 +1,6 @@
 //! Failures as phones meet them: an unreachable first registrar, a 301 to
-//! the user's home Front End, and a 503 whose Retry-After is honoured.
+//! the user's home Front End, a 503 whose Retry-After is honoured, and a
+//! certificate issued already expired.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use phonestorm_proto::sip::{RegisterParams, Transport, build_register};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Collect, config, mock, phone, run, run_gated, run_with};
+use crate::common::{Collect, config, failed_at, mock, phone, run, run_gated, run_with};
 
 /// A port nothing listens on: bound, then closed.
 async fn closed_port() -> SocketAddr {
@@ -57,11 +58,7 @@ async fn given_update_server_is_where_the_update_check_goes() {
     cfg.stage_mut(Stage::Update).retry.attempts = 1;
     let rec = Collect::default();
     let r = run(&phone(3, "13579"), &cfg, &rec).await;
-    let PhoneOutcome::Failed { stage, failure } = &r.outcome else {
-        panic!("expected the update check to fail, got {:?}", r.outcome);
-    };
-    assert_eq!(*stage, Stage::Update);
-    assert_eq!(failure.kind, FailureKind::Refused, "{failure:?}");
+    failed_at(&r, Stage::Update, FailureKind::Refused);
     mock.shutdown().await;
 }
 
@@ -203,10 +200,7 @@ async fn silent_dhcp_server_times_out_after_every_retransmission() {
     cfg.stage_mut(Stage::Dhcp).retry.attempts = 2;
     let rec = Collect::default();
     let r = run(&phone(8, "13579"), &cfg, &rec).await;
-    let PhoneOutcome::Failed { stage, failure } = &r.outcome else {
-        panic!("{r:?}")
-    };
-    assert_eq!((*stage, failure.kind), (Stage::Dhcp, FailureKind::Timeout));
+    failed_at(&r, Stage::Dhcp, FailureKind::Timeout);
     let dhcp = rec
         .events()
         .into_iter()
@@ -238,14 +232,7 @@ async fn slow_answer_hits_the_stage_timeout_and_garbage_is_a_parse_failure() {
     cfg.stage_mut(Stage::RootChain).retry.attempts = 1;
     let rec = Collect::default();
     let r = run(&phone(9, "13579"), &cfg, &rec).await;
-    let PhoneOutcome::Failed { stage, failure } = &r.outcome else {
-        panic!("{r:?}")
-    };
-    assert_eq!(
-        (*stage, failure.kind),
-        (Stage::RootChain, FailureKind::Parse),
-        "{failure}"
-    );
+    failed_at(&r, Stage::RootChain, FailureKind::Parse);
 
     let mut mcfg = MockConfig::default();
     mcfg.web.web_ticket.faults.slow = Some(Duration::from_secs(30));
@@ -254,13 +241,23 @@ async fn slow_answer_hits_the_stage_timeout_and_garbage_is_a_parse_failure() {
     cfg.stage_mut(Stage::WebTicket).timeout = Duration::from_millis(500);
     cfg.stage_mut(Stage::WebTicket).retry.attempts = 1;
     let r = run(&phone(9, "13579"), &cfg, &Collect::default()).await;
-    let PhoneOutcome::Failed { stage, failure } = &r.outcome else {
-        panic!("{r:?}")
-    };
-    assert_eq!(
-        (*stage, failure.kind),
-        (Stage::WebTicket, FailureKind::Timeout)
-    );
+    failed_at(&r, Stage::WebTicket, FailureKind::Timeout);
     mock.shutdown().await;
     mock2.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_certificate_fails_the_certificate_stage() {
+    // A CA that issues certificates already at their end: the phone says
+    // so at the certificate stage, where the fault is, and does not take
+    // the certificate on to a registrar that would refuse it.
+    let mut mcfg = MockConfig::default();
+    mcfg.web.certificate.validity = Duration::ZERO;
+    let mock = mock(mcfg).await;
+    let mut cfg = config(&mock);
+    cfg.stage_mut(Stage::Certificate).retry.attempts = 1;
+    let r = run(&phone(14, "13579"), &cfg, &Collect::default()).await;
+    let failure = failed_at(&r, Stage::Certificate, FailureKind::Tls);
+    assert!(failure.detail.contains("expired"), "{failure}");
+    mock.shutdown().await;
 }

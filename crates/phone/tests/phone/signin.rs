@@ -3,7 +3,7 @@
 use phonestorm_mockfe::MockConfig;
 use phonestorm_phone::{FailureKind, Outcome, PhoneOutcome, Stage};
 
-use crate::common::{Collect, config, mock, phone, run};
+use crate::common::{Collect, config, failed_at, mock, phone, run};
 
 #[tokio::test]
 async fn one_phone_signs_in_through_every_stage() {
@@ -39,11 +39,7 @@ async fn wrong_pin_fails_the_web_ticket_with_28020() {
     cfg.stage_mut(Stage::WebTicket).retry.attempts = 2;
     let rec = Collect::default();
     let r = run(&phone(3, "0000"), &cfg, &rec).await;
-    let PhoneOutcome::Failed { stage, failure } = &r.outcome else {
-        panic!("{r:?}")
-    };
-    assert_eq!(*stage, Stage::WebTicket);
-    assert_eq!(failure.kind, FailureKind::Diagnostics(28020), "{failure}");
+    failed_at(&r, Stage::WebTicket, FailureKind::Diagnostics(28020));
     let tickets: Vec<_> = rec
         .events()
         .into_iter()
