@@ -4,14 +4,17 @@
 //! acceptor is given. This module owns what every web service needs alike:
 //! one task per connection, a read timeout on the request head and body,
 //! a body size limit, the TLS handshake timeout, connection resets on
-//! request of a fault knob, and graceful stop. What a path answers belongs
-//! to the [`Router`].
+//! request of a fault knob, noticing a TLS client that leaves without a
+//! close_notify, and graceful stop. What a path answers belongs to the
+//! [`Router`].
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +23,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +63,12 @@ pub enum Reply {
 pub trait Router: Send + Sync + 'static {
     /// Answers one request.
     fn route(&self, req: Request) -> impl Future<Output = Reply> + Send;
+
+    /// A TLS client ended its connection without a close_notify, which
+    /// RFC 5246 section 7.2.1 (and RFC 8446 section 6.1) requires before
+    /// closing; hyper takes it for a plain close, so only the router can
+    /// count it.
+    fn closed_without_close_notify(&self) {}
 }
 
 /// Limits applied to every request.
@@ -139,6 +149,7 @@ async fn connection<R: Router>(
     let stream = TcpStream::from_std(std)?;
     let reset = Arc::new(AtomicBool::new(false));
     let is_tls = tls.is_some();
+    let counter = router.clone();
     let service = {
         let reset = reset.clone();
         hyper::service::service_fn(move |req: http::Request<Incoming>| {
@@ -165,11 +176,16 @@ async fn connection<R: Router>(
             else {
                 return Ok(());
             };
-            drive(
-                builder.serve_connection(TokioIo::new(tls_stream), service),
-                &stop,
-            )
-            .await
+            let truncated = Arc::new(AtomicBool::new(false));
+            let io = Watched {
+                inner: tls_stream,
+                truncated: truncated.clone(),
+            };
+            let r = drive(builder.serve_connection(TokioIo::new(io), service), &stop).await;
+            if truncated.load(Ordering::Acquire) {
+                counter.closed_without_close_notify();
+            }
+            r
         }
         None => {
             drive(
@@ -184,6 +200,59 @@ async fn connection<R: Router>(
     }
     drop(keep);
     result
+}
+
+/// A TLS stream that notes whether its client closed without a
+/// close_notify: rustls reads that as `UnexpectedEof`.
+struct Watched<S> {
+    inner: S,
+    truncated: Arc<AtomicBool>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Err(e)) = &r
+            && e.kind() == std::io::ErrorKind::UnexpectedEof
+        {
+            self.truncated.store(true, Ordering::Release);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Runs a connection to its end, or closes it gracefully on stop.
@@ -360,6 +429,81 @@ mod tests {
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
             Ok(s) => panic!("expected a reset, got {s:?}"),
         }
+        stop.cancel();
+    }
+
+    /// Answers 200 and counts clients that left without a close_notify.
+    #[derive(Default)]
+    struct Closes(std::sync::atomic::AtomicUsize);
+
+    impl Router for Closes {
+        async fn route(&self, _req: Request) -> Reply {
+            Reply::Response(text(StatusCode::OK, "ok"))
+        }
+
+        fn closed_without_close_notify(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn tls_client_leaving_without_close_notify_is_counted() {
+        let ca = crate::ca::MockCa::new(
+            "contoso.com",
+            &["pool01.contoso.com".to_owned()],
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        )
+        .unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let router = Arc::new(Closes::default());
+        let acceptor = ca.tls_acceptor(false).unwrap();
+        tokio::spawn(serve(
+            l,
+            Some(acceptor),
+            router.clone(),
+            LIMITS,
+            stop.clone(),
+        ));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.ca_der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        // One request on a kept connection, then the client leaves: with a
+        // close_notify (`shutdown`) or without (dropped, a bare FIN).
+        let request = async || {
+            let name = rustls_pki_types::ServerName::try_from("pool01.contoso.com").unwrap();
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+            tls
+        };
+        let mut tls = request().await;
+        tls.shutdown().await.unwrap();
+        // The server answers with its own close_notify and FIN once it has
+        // ended the connection.
+        assert_eq!(tls.read(&mut [0u8; 64]).await.unwrap(), 0);
+        drop(request().await);
+        let mut waited = 0;
+        while router.0.load(Ordering::SeqCst) == 0 && waited < 100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += 1;
+        }
+        // Time for a second count to land, were the first client counted.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(router.0.load(Ordering::SeqCst), 1, "only the second client");
         stop.cancel();
     }
 }

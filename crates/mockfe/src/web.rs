@@ -570,6 +570,10 @@ impl WebRouter {
 }
 
 impl Router for WebRouter {
+    fn closed_without_close_notify(&self) {
+        self.web.metrics.malformed("https", "no_close_notify");
+    }
+
     async fn route(&self, req: Request) -> Reply {
         let w = &*self.web;
         let path = req.path.to_ascii_lowercase();
