@@ -24,6 +24,7 @@ use phonestorm_proto::soap::template::{TemplateKind, TemplateValues};
 use phonestorm_proto::soap::wssec;
 use phonestorm_proto::soap::wstrust::{RST_ISSUE_ACTION, RequestSecurityTokenResponse};
 use rand::RngExt;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::UdpSocket;
 
 use crate::auth;
@@ -50,6 +51,16 @@ pub(crate) struct WebConn {
     /// The TLS configuration it was made with.
     config: std::sync::Arc<rustls::ClientConfig>,
     tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+}
+
+impl WebConn {
+    /// Ends the connection as TLS requires (RFC 5246 section 7.2.1): a
+    /// close_notify, then the TCP FIN. The server's own close_notify is not
+    /// waited for, which the same section allows, so this costs one write,
+    /// bounded like the SIP connection's close.
+    async fn close(mut self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.tls.shutdown()).await;
+    }
 }
 
 /// An HTTP answer as the trace shows it: status, diagnostics, and the
@@ -460,10 +471,16 @@ impl Phone<'_> {
         // client does, rather than a TCP and TLS handshake for each. Only a
         // connection made with the same TLS configuration (so the same
         // verification) to the same server is reused.
-        let cached = self
-            .web_conn
-            .take()
-            .filter(|c| *c.host == *host && std::sync::Arc::ptr_eq(&c.config, &config));
+        let cached = match self.web_conn.take() {
+            Some(c) if *c.host == *host && std::sync::Arc::ptr_eq(&c.config, &config) => Some(c),
+            // Kept for another server or another verification (the update
+            // check's, made before the phone had the root chain): done with.
+            Some(other) => {
+                other.close().await;
+                None
+            }
+            None => None,
+        };
         let keep = Body::Keep(self.cfg.max_body);
         let raw = net::request("POST", &host, path, &headers, body.as_bytes(), true);
         let reused = match cached {
@@ -811,7 +828,9 @@ impl Phone<'_> {
             key.tls.clone(),
         )));
         // The web services are done with: let the connection go.
-        self.web_conn = None;
+        if let Some(c) = self.web_conn.take() {
+            c.close().await;
+        }
         // The ticket has done its job; a held phone keeps no copy.
         self.ticket = None;
         Ok(())

@@ -3,7 +3,7 @@
 use phonestorm_mockfe::MockConfig;
 use phonestorm_phone::{FailureKind, Outcome, PhoneOutcome, Stage};
 
-use crate::common::{Collect, config, failed_at, mock, phone, run};
+use crate::common::{Collect, config, failed_at, metric, mock, phone, run};
 
 #[tokio::test]
 async fn one_phone_signs_in_through_every_stage() {
@@ -28,6 +28,16 @@ async fn one_phone_signs_in_through_every_stage() {
             .as_deref()
             .unwrap()
             .starts_with("fe01.contoso.com:")
+    );
+    // Both HTTPS connections (the update check's, the web services') end
+    // with the phone's close_notify, as RFC 5246 section 7.2.1 requires;
+    // by now, three SIP round trips later, the mock has seen both ends.
+    assert_eq!(
+        metric(
+            &mock,
+            r#"phonestorm_mock_malformed_total{kind="no_close_notify",service="https"}"#
+        ),
+        0
     );
     mock.shutdown().await;
 }
