@@ -401,11 +401,10 @@ pub(crate) fn check_issued(
             format!("GetAndPublishCert: the certificate is not X.509: {e}"),
         )
     })?;
-    // rustls gives the key's SubjectPublicKeyInfo as it would encode it;
+    // rustls gives the key's SubjectPublicKeyInfo as it would encode it:
     // compare the keys themselves, so that a CA's other (valid) encoding of
-    // the algorithm's parameters is no mismatch.
-    // A signing key rustls cannot describe (none of the phones' kinds) is
-    // left to the registrar to refuse.
+    // the algorithm's parameters is no mismatch. A key rustls cannot
+    // describe (none of the phones' kinds) is left to the registrar.
     if let Some(spki) = key.public_key()
         && let Ok((_, ours)) = SubjectPublicKeyInfo::from_der(spki.as_ref())
         && ours.subject_public_key.data != parsed.public_key().subject_public_key.data
