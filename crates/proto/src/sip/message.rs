@@ -14,7 +14,9 @@
 
 use std::fmt;
 
-use super::text::{is_clean_value, is_token, split_commas, trim_lws};
+use super::text::{
+    all_plain, find_crlf, is_clean_value, is_token, split_commas, split_crlf, trim_lws,
+};
 use crate::{Error, Result};
 
 const WHAT: &str = "SIP message";
@@ -567,7 +569,7 @@ pub fn frame(buf: &[u8]) -> Result<Framed> {
         }
         // Say Invalid early when the start line is already wrong, so a peer
         // speaking something else is dropped without waiting for a timeout.
-        if let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") {
+        if let Some(line_end) = memchr::memmem::find(buf, b"\r\n") {
             let line = buf.get(..line_end).unwrap_or(&[]);
             let line = std::str::from_utf8(line)
                 .map_err(|e| Error::invalid_at(WHAT, e.valid_up_to(), "start line is not UTF-8"))?;
@@ -597,7 +599,7 @@ pub fn frame(buf: &[u8]) -> Result<Framed> {
 /// the first `limit + 4` bytes.
 fn find_head_end(buf: &[u8], limit: usize) -> Option<usize> {
     let window = buf.get(..buf.len().min(limit + 4)).unwrap_or(buf);
-    window.windows(4).position(|w| w == b"\r\n\r\n")
+    memchr::memmem::find(window, b"\r\n\r\n")
 }
 
 /// Parses the start line (without its CRLF).
@@ -670,7 +672,7 @@ impl<'a> Iterator for LogicalLines<'a> {
         let start = self.pos;
         let end = loop {
             let rest = self.s.get(self.pos..).unwrap_or("");
-            match rest.find("\r\n") {
+            match find_crlf(rest) {
                 Some(i) => {
                     let end = self.pos + i;
                     self.pos = end + 2;
@@ -706,13 +708,17 @@ fn split_header(line: &str, at: usize) -> Result<(&str, &str)> {
 /// The folded pieces of a raw header value, each trimmed, empty ones
 /// skipped; joined with one space they are the unfolded value.
 fn value_pieces(raw: &str) -> impl Iterator<Item = &str> {
-    raw.split("\r\n").map(trim_lws).filter(|p| !p.is_empty())
+    split_crlf(raw).map(trim_lws).filter(|p| !p.is_empty())
 }
 
 fn check_value_chars(raw: &str, at: usize) -> Result<()> {
     // CRLF pairs are folds (already known to precede whitespace); any other
     // control character, or a bare CR or LF, is an error.
     let bytes = raw.as_bytes();
+    if all_plain(bytes) {
+        // The common case, an unfolded value, checked many bytes at a time.
+        return Ok(());
+    }
     for (i, &b) in bytes.iter().enumerate() {
         let ok = match b {
             b'\t' => true,
@@ -780,7 +786,7 @@ fn head_str(head: &[u8]) -> Result<&str> {
 /// limits and returns the Content-Length, if any.
 fn scan_head(head: &[u8]) -> Result<Option<usize>> {
     let head = head_str(head)?;
-    let (start, rest_at) = match head.find("\r\n") {
+    let (start, rest_at) = match find_crlf(head) {
         Some(i) => (head.get(..i).unwrap_or(""), i + 2),
         None => (head, head.len()),
     };
@@ -833,7 +839,7 @@ fn parse_head(head: &[u8]) -> Result<(Message, Option<usize>)> {
 /// Builds the body-less message of a header section [`scan_head`] accepted.
 fn build_head(head: &[u8]) -> Result<Message> {
     let head = head_str(head)?;
-    let (start, rest_at) = match head.find("\r\n") {
+    let (start, rest_at) = match find_crlf(head) {
         Some(i) => (head.get(..i).unwrap_or(""), i + 2),
         None => (head, head.len()),
     };

@@ -4,6 +4,10 @@
 //! Owns nothing protocol-specific: the grammar pieces of RFC 3261 section 25
 //! that several header parsers share. Every splitter borrows from its input
 //! and allocates nothing, because they run once per header per message.
+//!
+//! TLS-DSK and NTLM carry whole TLS flights base64 in one header value
+//! (`gssapi-data`, several KiB), so the scans here jump with `memchr`
+//! instead of stepping byte by byte where a value can be that long.
 
 /// RFC 3261 section 25 `token` characters.
 pub(crate) fn is_token_char(b: u8) -> bool {
@@ -23,8 +27,37 @@ pub(crate) fn is_token(s: &str) -> bool {
 /// other control characters but tab, and no leading or trailing whitespace
 /// (the parser trims those, so a value carrying them could not round-trip).
 pub(crate) fn is_clean_value(s: &str) -> bool {
-    s.bytes().all(|b| b == b'\t' || b >= 0x20 && b != 0x7f)
-        && s.trim_matches([' ', '\t']).len() == s.len()
+    all_plain(s.as_bytes()) && s.trim_matches([' ', '\t']).len() == s.len()
+}
+
+/// Whether every byte is a tab or printable (no control character, no
+/// DEL). Folded over the whole input without an early exit so that the
+/// compiler can check many bytes per instruction; the inputs are header
+/// values, which are short or valid.
+pub(crate) fn all_plain(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, &b| {
+        ok & ((b >= 0x20) & (b != 0x7f) | (b == b'\t'))
+    })
+}
+
+/// Byte index of the first CRLF in `s`.
+pub(crate) fn find_crlf(s: &str) -> Option<usize> {
+    memchr::memmem::find(s.as_bytes(), b"\r\n")
+}
+
+/// The parts of `s` between CRLFs, as `s.split("\r\n")` gives them.
+pub(crate) fn split_crlf(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_crlf(r) {
+            Some(i) => {
+                rest = r.get(i + 2..);
+                r.get(..i)
+            }
+            None => rest.take(),
+        }
+    })
 }
 
 /// Iterator over the parts of `value` separated by `sep` outside quoted
@@ -73,29 +106,32 @@ pub(crate) fn split_semis(value: &str) -> SplitTop<'_> {
 
 /// Byte index of the first `sep` outside quotes and angle brackets.
 pub(crate) fn find_top(s: &str, sep: u8) -> Option<usize> {
-    let mut in_quotes = false;
-    let mut escaped = false;
+    let bytes = s.as_bytes();
     let mut angle = false;
-    for (i, b) in s.bytes().enumerate() {
-        if in_quotes {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_quotes = false;
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' => in_quotes = true,
+            b'"' => i = quoted_end(bytes, i + 1)?,
             b'<' => angle = true,
             b'>' => angle = false,
             _ if b == sep && !angle => return Some(i),
             _ => {}
         }
+        i += 1;
     }
     None
+}
+
+/// Index of the `"` that closes a quoted string whose content starts at
+/// `from`, skipping `\` escapes; `None` if it is never closed.
+fn quoted_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+        if bytes.get(at) == Some(&b'"') {
+            return Some(at);
+        }
+        from = at + 2;
+    }
 }
 
 /// Trims spaces and tabs (SIP linear white space after unfolding).
@@ -138,13 +174,17 @@ pub(crate) fn unquote(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
 
 /// Writes `v` as an RFC 3261 `quoted-string`.
 pub(crate) fn push_quoted(out: &mut String, v: &str) {
+    out.reserve(v.len() + 2);
     out.push('"');
-    for c in v.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
+    let mut rest = v;
+    // Both escaped characters are ASCII, so every cut is on a char boundary.
+    while let Some(i) = memchr::memchr2(b'"', b'\\', rest.as_bytes()) {
+        out.push_str(rest.get(..i).unwrap_or(""));
+        out.push('\\');
+        out.push_str(rest.get(i..=i).unwrap_or(""));
+        rest = rest.get(i + 1..).unwrap_or("");
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -177,5 +217,63 @@ mod tests {
         let mut s = String::new();
         push_quoted(&mut s, "a\"b\\");
         assert_eq!(unquote(&s).unwrap(), "a\"b\\");
+    }
+
+    /// The plain reading of RFC 3261 7.3.1 the `memchr` scan must agree
+    /// with: one byte at a time, a `\\` inside quotes taking the next byte.
+    fn find_top_bytewise(s: &str, sep: u8) -> Option<usize> {
+        let (mut in_quotes, mut escaped, mut angle) = (false, false, false);
+        for (i, b) in s.bytes().enumerate() {
+            if in_quotes {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_quotes = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_quotes = true,
+                b'<' => angle = true,
+                b'>' => angle = false,
+                _ if b == sep && !angle => return Some(i),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        /// Header-like text, heavy in the characters that matter.
+        #[test]
+        fn find_top_agrees_with_the_bytewise_reading(s in "[a-z\"\\\\<>,; \r\n\t\u{e9}]{0,64}") {
+            for sep in [b',', b';'] {
+                proptest::prop_assert_eq!(find_top(&s, sep), find_top_bytewise(&s, sep));
+            }
+        }
+
+        #[test]
+        fn split_crlf_agrees_with_str_split(s in "[a\r\n ]{0,40}") {
+            let ours: Vec<_> = split_crlf(&s).collect();
+            let std: Vec<_> = s.split("\r\n").collect();
+            proptest::prop_assert_eq!(ours, std);
+        }
+
+        #[test]
+        fn all_plain_is_tab_or_printable(b in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let bytewise = b.iter().all(|&c| c == b'\t' || c >= 0x20 && c != 0x7f);
+            proptest::prop_assert_eq!(all_plain(&b), bytewise);
+        }
+
+        /// RFC 3261 section 25 `quoted-string`: what is written reads back.
+        #[test]
+        fn push_quoted_reads_back(v in "\\PC{0,40}") {
+            let mut q = String::new();
+            push_quoted(&mut q, &v);
+            let back = unquote(&q).map(|c| c.into_owned());
+            proptest::prop_assert_eq!(back, Some(v));
+        }
     }
 }
