@@ -9,42 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary: failing loudly is right
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use phonestorm_bench::time;
 
 use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
-
-/// Trials per operation; the floor takes their median.
-const TRIALS: u32 = 9;
-
-/// The median time per call of `f` over [`TRIALS`] trials sharing about
-/// `budget`. On a shared virtual machine a burst from a neighbour can
-/// slow one trial by a third; the median leaves such bursts out, which
-/// keeps the floor as low as the machine allows (the harness run beside
-/// it is not spared them, so the ratio errs against the harness).
-#[allow(clippy::disallowed_methods)] // a benchmark reads the clock itself
-fn time<F: FnMut()>(budget: Duration, mut f: F) -> Duration {
-    for _ in 0..10 {
-        f();
-    }
-    let mut trials: Vec<Duration> = (0..TRIALS)
-        .map(|_| {
-            let start = Instant::now();
-            let mut n = 0u32;
-            while start.elapsed() < budget / TRIALS {
-                for _ in 0..5 {
-                    f();
-                }
-                n += 5;
-            }
-            start.elapsed() / n
-        })
-        .collect();
-    trials.sort();
-    trials.get(trials.len() / 2).copied().unwrap_or_default()
-}
 
 fn main() {
     let budget = Duration::from_millis(
