@@ -40,9 +40,19 @@ pub(crate) fn all_plain(bytes: &[u8]) -> bool {
     })
 }
 
-/// Byte index of the first CRLF in `s`.
+/// Byte index of the first CRLF in `s`. A search for the CR alone, as a
+/// header line holds none but its end: `memmem` would build a searcher on
+/// every call, which costs more than the short lines most calls scan.
 pub(crate) fn find_crlf(s: &str) -> Option<usize> {
-    memchr::memmem::find(s.as_bytes(), b"\r\n")
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    loop {
+        let at = from + memchr::memchr(b'\r', bytes.get(from..)?)?;
+        if bytes.get(at + 1) == Some(&b'\n') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
 }
 
 /// The parts of `s` between CRLFs, as `s.split("\r\n")` gives them.
@@ -259,6 +269,7 @@ mod tests {
             let ours: Vec<_> = split_crlf(&s).collect();
             let std: Vec<_> = s.split("\r\n").collect();
             proptest::prop_assert_eq!(ours, std);
+            proptest::prop_assert_eq!(find_crlf(&s), s.find("\r\n"));
         }
 
         #[test]
