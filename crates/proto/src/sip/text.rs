@@ -5,9 +5,10 @@
 //! that several header parsers share. Every splitter borrows from its input
 //! and allocates nothing, because they run once per header per message.
 //!
-//! TLS-DSK and NTLM carry whole TLS flights base64 in one header value
-//! (`gssapi-data`, several KiB), so the scans here jump with `memchr`
-//! instead of stepping byte by byte where a value can be that long.
+//! TLS-DSK carries whole TLS flights, and NTLM its messages, base64 in one
+//! header value (`gssapi-data`, up to several KiB), so the scans here jump
+//! with `memchr` instead of stepping byte by byte where a value can be
+//! that long.
 
 /// RFC 3261 section 25 `token` characters.
 pub(crate) fn is_token_char(b: u8) -> bool {
@@ -230,7 +231,7 @@ mod tests {
     }
 
     /// The plain reading of RFC 3261 7.3.1 the `memchr` scan must agree
-    /// with: one byte at a time, a `\\` inside quotes taking the next byte.
+    /// with: one byte at a time, a `\` inside quotes taking the next byte.
     fn find_top_bytewise(s: &str, sep: u8) -> Option<usize> {
         let (mut in_quotes, mut escaped, mut angle) = (false, false, false);
         for (i, b) in s.bytes().enumerate() {
