@@ -78,32 +78,61 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if let Some(dir) = &args.tls_out {
             write_tls(dir, &mock.ca)?;
         }
+        // Watched before the endpoints line goes out: whoever reads it may
+        // send SIGTERM at once, and it must find the handler in place.
+        let stop = Stop::watch()?;
         let line = serde_json::to_string(&mock.endpoints).context("endpoints as JSON")?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{line}").context("stdout")?;
             out.flush().context("stdout")?;
         }
-        stopped().await?;
+        stop.wait().await?;
         mock.shutdown().await;
         Ok(())
     })
 }
 
-/// Ctrl-C, or SIGTERM from a service manager or `kill`.
-async fn stopped() -> anyhow::Result<()> {
+/// Ctrl-C, or SIGTERM from a service manager or `kill`, watched from
+/// [`Stop::watch`] on.
+struct Stop {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot watch SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
-            _ = term.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn watch() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Stop {
+                interrupt: signal(SignalKind::interrupt()).context("cannot watch Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Stop {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+
+    async fn wait(self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        {
+            let Stop {
+                mut interrupt,
+                mut terminate,
+            } = self;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+        }
     }
 }
 

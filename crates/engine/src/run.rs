@@ -157,9 +157,27 @@ impl RunSettings {
 }
 
 /// A token cancelled on Ctrl-C, for [`run`]'s `stop`.
+///
+/// The signal is watched from the moment this returns, not from when a
+/// spawned task first runs: on a loaded machine that can be many
+/// milliseconds later, and a Ctrl-C in between would meet the default
+/// action, a killed process and no report.
 pub fn stop_on_ctrl_c() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Fails only without a signal driver; then there is nothing to watch.
+        if let Ok(mut interrupt) = signal(SignalKind::interrupt()) {
+            tokio::spawn(async move {
+                if interrupt.recv().await.is_some() {
+                    t.cancel();
+                }
+            });
+        }
+    }
+    #[cfg(not(unix))]
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             t.cancel();
