@@ -112,7 +112,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
-        let stop = phonestorm_engine::run::stop_on_ctrl_c();
+        let stop = phonestorm_engine::run::stop_on_signal();
         let mut fleet = Fleet::prepare(&scenario)
             .await
             .map_err(|e| Usage(e.to_string()))?;

@@ -147,9 +147,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         .build()
         .context("cannot start the async runtime")?;
     let report = rt.block_on(async {
-        // Watch Ctrl-C before the costly preparation (key pool, mock), so an
-        // early Ctrl-C also ends in a report rather than a killed process.
-        let stop = phonestorm_engine::run::stop_on_ctrl_c();
+        // Watch Ctrl-C and SIGTERM before the costly preparation (key pool,
+        // mock), so an early stop also ends in a report rather than a killed
+        // process.
+        let stop = phonestorm_engine::run::stop_on_signal();
         // Bound before the costly preparation, so a taken or foreign
         // address is said at once (exit 2) rather than after the key pool.
         let listener = crate::bind_metrics(args.metrics_listen).await?;

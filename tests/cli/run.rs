@@ -101,7 +101,18 @@ fn broken_scenario_exits_2_with_file_line_and_column() {
 
 #[test]
 fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
-    let report = temp("interrupted.json");
+    stopped_run_writes_the_report("INT");
+}
+
+#[test]
+fn sigterm_stops_arrivals_and_still_writes_the_report() {
+    stopped_run_writes_the_report("TERM");
+}
+
+/// A run stopped by `signal` partway: arrivals end, the status is 1 and
+/// the report is written, saying so.
+fn stopped_run_writes_the_report(signal: &str) {
+    let report = temp(&format!("stopped-by-{signal}.json"));
     // 200 phones at 20 a second: ten seconds of arrivals, interrupted early.
     let mut child = Command::new(env!("CARGO_BIN_EXE_phonestorm"))
         .args([
@@ -130,7 +141,7 @@ fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(
         Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .unwrap()
             .success()
@@ -140,14 +151,14 @@ fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(waited < 300, "run did not stop within 30 s of Ctrl-C");
+        assert!(waited < 300, "run did not stop within 30 s of SIG{signal}");
         std::thread::sleep(Duration::from_millis(100));
         waited += 1;
     };
     assert_eq!(
         status.code(),
         Some(1),
-        "an interrupted run is not a success"
+        "a run stopped by SIG{signal} is not a success"
     );
     let r = take_report(&report);
     assert_eq!(r["ending"]["how"], "stopped", "{r}");

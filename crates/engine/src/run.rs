@@ -156,24 +156,32 @@ impl RunSettings {
     }
 }
 
-/// A token cancelled on Ctrl-C, for [`run`]'s `stop`.
+/// A token cancelled on Ctrl-C or SIGTERM, for [`run`]'s `stop`: a
+/// person stops a run with the first, a service manager, a CI job's
+/// timeout or `kill` with the second, and either way the report is
+/// written.
 ///
-/// The signal is watched from the moment this returns, not from when a
+/// The signals are watched from the moment this returns, not from when a
 /// spawned task first runs: on a loaded machine that can be many
-/// milliseconds later, and a Ctrl-C in between would meet the default
+/// milliseconds later, and a signal in between would meet the default
 /// action, a killed process and no report.
-pub fn stop_on_ctrl_c() -> CancellationToken {
+pub fn stop_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         // Fails only without a signal driver; then there is nothing to watch.
-        if let Ok(mut interrupt) = signal(SignalKind::interrupt()) {
+        if let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             tokio::spawn(async move {
-                if interrupt.recv().await.is_some() {
-                    t.cancel();
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
                 }
+                t.cancel();
             });
         }
     }
