@@ -3,8 +3,8 @@
 //! dig or curl at it by hand.
 //!
 //! It owns reading the configuration file, the one-line JSON report of the
-//! bound endpoints on stdout, and waiting for Ctrl-C; the services live in
-//! `phonestorm-mockfe`.
+//! bound endpoints on stdout, and waiting for Ctrl-C or SIGTERM; the
+//! services live in `phonestorm-mockfe`.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -78,62 +78,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if let Some(dir) = &args.tls_out {
             write_tls(dir, &mock.ca)?;
         }
-        // Watched before the endpoints line goes out: whoever reads it may
-        // send SIGTERM at once, and it must find the handler in place.
-        let stop = Stop::watch()?;
+        // Ctrl-C and SIGTERM are watched before the endpoints line goes out:
+        // whoever reads it may send SIGTERM at once, and it must find the
+        // handler in place.
+        let stop = phonestorm_engine::run::stop_on_signal();
         let line = serde_json::to_string(&mock.endpoints).context("endpoints as JSON")?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{line}").context("stdout")?;
             out.flush().context("stdout")?;
         }
-        stop.wait().await?;
+        stop.cancelled().await;
         mock.shutdown().await;
         Ok(())
     })
-}
-
-/// Ctrl-C, or SIGTERM from a service manager or `kill`, watched from
-/// [`Stop::watch`] on.
-struct Stop {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Stop {
-    fn watch() -> anyhow::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Stop {
-                interrupt: signal(SignalKind::interrupt()).context("cannot watch Ctrl-C")?,
-                terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Stop {})
-    }
-
-    async fn wait(self) -> anyhow::Result<()> {
-        #[cfg(unix)]
-        {
-            let Stop {
-                mut interrupt,
-                mut terminate,
-            } = self;
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-            Ok(())
-        }
-        #[cfg(not(unix))]
-        {
-            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
-        }
-    }
 }
 
 /// The files of `--tls-out`. The key file is readable by its owner only.

@@ -156,10 +156,10 @@ impl RunSettings {
     }
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM, for [`run`]'s `stop`: a
-/// person stops a run with the first, a service manager, a CI job's
-/// timeout or `kill` with the second, and either way the report is
-/// written.
+/// A token cancelled on Ctrl-C or SIGTERM, for [`run`]'s `stop` and for
+/// `phonestorm mock` to wait on: a person stops a run with the first, a
+/// service manager, a CI job's timeout or `kill` with the second, and
+/// either way the report is written.
 ///
 /// The signals are watched from the moment this returns, not from when a
 /// spawned task first runs: on a loaded machine that can be many
