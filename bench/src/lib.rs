@@ -35,3 +35,14 @@ pub fn time<F: FnMut()>(budget: Duration, mut f: F) -> Duration {
     trials.sort();
     trials.get(trials.len() / 2).copied().unwrap_or_default()
 }
+
+/// The time budget of each timed operation: the first argument, in
+/// milliseconds, or one second.
+pub fn budget_from_args() -> Duration {
+    Duration::from_millis(
+        std::env::args()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000),
+    )
+}

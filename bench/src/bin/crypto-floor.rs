@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use phonestorm_bench::time;
+use phonestorm_bench::{budget_from_args, time};
 
 use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::rand::SystemRandom;
@@ -19,12 +19,7 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::args()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1000),
-    );
+    let budget = budget_from_args();
     let rng = SystemRandom::new();
     let key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
     let public = key.public_key().as_ref().to_vec();

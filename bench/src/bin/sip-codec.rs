@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use base64::Engine as _;
-use phonestorm_bench::time;
+use phonestorm_bench::{budget_from_args, time};
 use phonestorm_proto::sip::{self, Challenge, Credentials, Framed, Message};
 
 /// Random bytes, base64 as `gssapi-data` carries them.
@@ -29,12 +29,7 @@ fn token(raw_len: usize) -> String {
 }
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::args()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1000),
-    );
+    let budget = budget_from_args();
     // 2,211 and 1,185 bytes make the traced 2,948 and 1,580 characters.
     let (server, client) = (token(2211), token(1185));
     let answer = format!(
