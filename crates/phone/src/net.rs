@@ -113,6 +113,19 @@ pub(crate) async fn tls_sending<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((stream, queued))
 }
 
+/// How long a phone waits to hand its close_notify to the kernel when it
+/// leaves a TLS connection: a server that stalls reading does not hold
+/// the phone up.
+const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ends a TLS connection as TLS requires (RFC 5246 section 7.2.1): a
+/// close_notify, then the TCP FIN, bounded by [`CLOSE_BOUND`]. The
+/// server's own close_notify is not waited for, which the same section
+/// allows. Errors change nothing the phone could act on.
+pub(crate) async fn close_tls<S: AsyncWrite + Unpin>(io: &mut S) {
+    let _ = tokio::time::timeout(CLOSE_BOUND, io.shutdown()).await;
+}
+
 /// What to do with a response body.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Body {

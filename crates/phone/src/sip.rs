@@ -998,6 +998,6 @@ pub(crate) async fn hold(
         // registration expires on its own.
         let _ = tokio::time::timeout(timeout, Box::pin(reg.register(id, cfg, Some(0), None))).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), reg.io.shutdown()).await;
+    crate::net::close_tls(&mut reg.io).await;
     outcome
 }

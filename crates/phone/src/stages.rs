@@ -24,7 +24,6 @@ use phonestorm_proto::soap::template::{TemplateKind, TemplateValues};
 use phonestorm_proto::soap::wssec;
 use phonestorm_proto::soap::wstrust::{RST_ISSUE_ACTION, RequestSecurityTokenResponse};
 use rand::RngExt;
-use tokio::io::AsyncWriteExt as _;
 use tokio::net::UdpSocket;
 
 use crate::auth;
@@ -54,12 +53,9 @@ pub(crate) struct WebConn {
 }
 
 impl WebConn {
-    /// Ends the connection as TLS requires (RFC 5246 section 7.2.1): a
-    /// close_notify, then the TCP FIN. The server's own close_notify is not
-    /// waited for, which the same section allows, so this costs one write,
-    /// bounded like the SIP connection's close.
+    /// Ends the connection with a close_notify ([`net::close_tls`]).
     async fn close(mut self) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.tls.shutdown()).await;
+        net::close_tls(&mut self.tls).await;
     }
 }
 
