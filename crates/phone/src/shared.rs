@@ -231,7 +231,6 @@ impl Shared {
     }
 }
 
-/// A new RSA key of `bits` bits.
 /// The crypto provider phones use: aws-lc-rs, with the SHA-256 cipher
 /// suites offered first. Lync-era phones offered AES-128 suites first, and
 /// SHA-256 has hardware help on current CPUs where SHA-384 (whose HKDF
@@ -282,6 +281,8 @@ impl PhoneKey {
     }
 }
 
+/// A new RSA key of `bits` bits (3072 or 4096; anything else gives 2048,
+/// which the scenario has already checked).
 pub(crate) fn generate_key(bits: u32) -> Result<KeyPair> {
     let size = match bits {
         3072 => RsaKeySize::_3072,
