@@ -1,13 +1,14 @@
 //! nginx terminates TLS in front of the mock's web services: phones use it
 //! as their web server (update check, web ticket, certificate), verify it
 //! with the root chain they downloaded, and sign in; nginx's access log
-//! shows their requests.
+//! shows their requests. And OpenSSL's `s_server`, limited to what old
+//! pools allowed, refuses the phones' handshake: the failure says so.
 
 use std::process::Command;
 
 use crate::common::{
     Mock, PATIENCE, Proc, TempDir, assert_stage_ok, listening, mock_ports, need_root, peer, phones,
-    run_scenario, wait_until, write_config,
+    phonestorm, run_scenario, wait_until, write_config,
 };
 
 const PHONES: u32 = 20;
@@ -97,5 +98,74 @@ fn nginx_terminates_tls_for_the_web_services() {
     );
     assert!(count("/CertProv/CertProvisioningService.svc") >= PHONES as usize);
     assert!(count("/RequestHandler/ucdevice.upx") >= PHONES as usize);
+    drop(server);
+}
+
+/// A web server that allows only TLS 1.2 with a CBC suite and RSA key
+/// exchange (`AES128-SHA`, TLS_RSA_WITH_AES_128_CBC_SHA), as a pool's
+/// servers may still be set: rustls speaks neither, so OpenSSL answers
+/// the phone's ClientHello with a handshake_failure alert, and the phone's
+/// failure names the alert and what the phone offered.
+#[test]
+fn a_web_server_with_cbc_suites_only_is_refused_with_what_the_phone_offers() {
+    let Some(openssl) = peer("openssl", "openssl") else {
+        return;
+    };
+    let dir = TempDir::new("openssl-cbc");
+    let mock = Mock::start(&dir);
+    let ip = mock.addr("https").ip();
+    let port = {
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cmd = Command::new(&openssl);
+    cmd.arg("s_server")
+        .arg("-accept")
+        .arg(format!("{ip}:{port}"))
+        .arg("-cert")
+        .arg(mock.tls.join("server.pem"))
+        .arg("-key")
+        .arg(mock.tls.join("server-key.pem"))
+        .args(["-tls1_2", "-cipher", "AES128-SHA", "-quiet"]);
+    let mut server = Proc::start("openssl", cmd, dir.path());
+    server.wait_ready(|| listening((ip, port).into()));
+
+    let domain = mock.domain();
+    let scenario = format!(
+        "name = \"interop cbc only\"\n{}\n[target]\nmock = false\ndhcp_server = \"{}\"\ndns_server = \"{}\"\nsip_domain = \"{domain}\"\n{}",
+        phones(1),
+        mock.addr("dhcp"),
+        mock.addr("dns"),
+        mock_ports(&mock).replace(
+            &format!("https = {}", mock.addr("https").port()),
+            &format!("https = {port}")
+        ),
+    );
+    let path = dir.join("cbc.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let out = phonestorm(
+        &[
+            "bootstrap",
+            "--scenario",
+            path.to_str().unwrap(),
+            "--ext",
+            "50000",
+            "--pin",
+            "13579",
+        ],
+        PATIENCE,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let want = format!(
+        "result: failed at update: tls: tls ucupdates-r2.{domain}: received fatal alert: HandshakeFailure: the server takes none of what the phone offers (TLS 1.2; AES-GCM, ChaCha20-Poly1305; key exchange over X25519, secp256r1, secp384r1), or wants a client certificate"
+    );
+    assert!(text.contains(&want), "{text}\nserver:\n{}", server.output());
+    // OpenSSL's side of it.
+    assert!(
+        wait_until(PATIENCE, || server.output().contains("no shared cipher")),
+        "{}",
+        server.output()
+    );
     drop(server);
 }

@@ -19,7 +19,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 peers=(
   # DHCP (in namespaces), DNS, HTTPS, and the DHCP side-by-side bench.
   "kea-dhcp4 kea-dhcp4-server" "dnsmasq dnsmasq" "unbound unbound"
-  "nginx nginx-light" "perfdhcp kea-admin" "dig dnsutils" "ip iproute2"
+  "nginx nginx-light" "openssl openssl" "perfdhcp kea-admin" "dig dnsutils" "ip iproute2"
   # Kamailio with TLS and htable, SIPp, and socat (TLS in front of
   # Debian's SIPp, which is built without OpenSSL).
   "kamailio kamailio" "kamcmd kamailio"

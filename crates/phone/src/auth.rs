@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::{Failure, FailureKind, clock};
+use crate::{Failure, FailureKind, clock, net};
 
 /// How a phone authenticates its REGISTER (`stages.register.auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -372,7 +372,7 @@ impl TunnelParts {
     /// A configuration for one tunnel handshake.
     pub(crate) fn config(&self) -> Result<Arc<ClientConfig>, Failure> {
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS12])
+            .with_protocol_versions(TUNNEL_VERSIONS)
             .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?
             .with_root_certificates(self.roots.clone())
             .with_client_cert_resolver(self.client.clone());
@@ -436,12 +436,17 @@ pub(crate) fn sa_life(max: Duration, cert_expires: Duration, now: Duration) -> D
     max.min(cert_expires.saturating_sub(now))
 }
 
+/// The TLS-DSK tunnel runs TLS 1.2, as Skype for Business servers run it.
+const TUNNEL_VERSIONS: net::Versions = &[&rustls::version::TLS12];
+
 /// Bytes of TLS records read from one `gssapi-data` at most.
 const MAX_TOKEN: usize = 64 * 1024;
 
 /// A TLS-DSK handshake in progress.
 pub(crate) struct DskHandshake {
     conn: ClientConnection,
+    /// What the handshake offers, for the detail of a failure.
+    config: Arc<ClientConfig>,
     realm: String,
     targetname: String,
     version: u32,
@@ -457,10 +462,11 @@ impl DskHandshake {
     ) -> Result<(Self, Vec<u8>), Failure> {
         let name = ServerName::try_from(ch.targetname.clone())
             .map_err(|e| auth_failure(format!("tls-dsk targetname: {e}")))?;
-        let conn = ClientConnection::new(config, name)
+        let conn = ClientConnection::new(config.clone(), name)
             .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?;
         let mut hs = DskHandshake {
             conn,
+            config,
             realm: ch.realm.clone(),
             targetname: ch.targetname.clone(),
             version: ch.version,
@@ -510,9 +516,14 @@ impl DskHandshake {
                 .conn
                 .read_tls(&mut input)
                 .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?;
-            self.conn
-                .process_new_packets()
-                .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?;
+            self.conn.process_new_packets().map_err(|e| {
+                net::tls_failure(
+                    "tls-dsk",
+                    &e,
+                    self.config.crypto_provider(),
+                    TUNNEL_VERSIONS,
+                )
+            })?;
             if n == 0 {
                 break;
             }
@@ -909,6 +920,43 @@ mod tests {
         let f = check_issued(&issued(&pair), tls.as_ref(), EXPIRY).unwrap_err();
         assert_eq!(f.kind, FailureKind::Tls);
         assert!(f.detail.contains("expired"), "{f}");
+    }
+
+    /// RFC 5246 section 7.2: a registrar that takes nothing the tunnel's
+    /// ClientHello offers answers with a fatal handshake_failure alert in
+    /// its `gssapi-data`; the failure says what the tunnel offered.
+    #[test]
+    fn tunnel_refused_by_an_alert_says_what_it_offered() {
+        let config = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(TUNNEL_VERSIONS)
+        .unwrap()
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+        let ch = DskChallenge {
+            realm: "SIP Communications Service".into(),
+            targetname: "pool01.contoso.com".into(),
+            version: 4,
+            sts_uri: None,
+            opaque: None,
+            token: None,
+        };
+        let (mut hs, hello) = DskHandshake::start(Arc::new(config), &ch).unwrap();
+        assert_eq!(hello.first(), Some(&22), "a ClientHello record");
+        let refusal = DskChallenge {
+            opaque: Some("9b2f1c07".into()),
+            token: Some(vec![21, 3, 3, 0, 2, 2, 40]),
+            ..ch
+        };
+        let f = hs.step(&refusal).unwrap_err();
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert!(
+            f.detail.starts_with(
+                "tls-dsk: received fatal alert: HandshakeFailure: the server takes none of what the phone offers (TLS 1.2; AES-GCM"
+            ),
+            "{f}"
+        );
     }
 
     #[test]

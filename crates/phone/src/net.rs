@@ -75,11 +75,16 @@ pub(crate) async fn connect(source: Ipv4Addr, to: SocketAddr) -> Result<TcpStrea
 /// TLS over `tcp`, verifying `name` as `config` says.
 pub(crate) async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<ClientConfig>,
+    versions: Versions,
     name: &str,
     tcp: S,
 ) -> Result<TlsStream<S>, Failure> {
-    Ok(tls_sending(config, name, tcp, &[]).await?.0)
+    Ok(tls_sending(config, versions, name, tcp, &[]).await?.0)
 }
+
+/// The TLS versions a configuration was built with, which rustls does not
+/// give back: for the detail of a failure.
+pub(crate) type Versions = &'static [&'static rustls::SupportedProtocolVersion];
 
 /// As [`tls`], with `first` queued before the handshake. rustls holds it
 /// until the handshake allows application data and then sends it behind
@@ -89,6 +94,7 @@ pub(crate) async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
 /// all of it, unless it outgrows rustls' plaintext buffer.
 pub(crate) async fn tls_sending<S: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<ClientConfig>,
+    versions: Versions,
     name: &str,
     tcp: S,
     first: &[u8],
@@ -96,7 +102,7 @@ pub(crate) async fn tls_sending<S: AsyncRead + AsyncWrite + Unpin>(
     let server = ServerName::try_from(name.to_owned())
         .map_err(|e| Failure::new(FailureKind::Other, format!("server name {name}: {e}")))?;
     let mut queued = 0;
-    let stream = tokio_rustls::TlsConnector::from(config)
+    let stream = tokio_rustls::TlsConnector::from(config.clone())
         .connect_with(server, tcp, |conn| {
             if !first.is_empty() {
                 queued = io::Write::write(&mut conn.writer(), first).unwrap_or(0);
@@ -104,13 +110,99 @@ pub(crate) async fn tls_sending<S: AsyncRead + AsyncWrite + Unpin>(
         })
         .await
         .map_err(|e| {
-            let mut f = io_failure(&format!("tls {name}"), &e);
+            let what = format!("tls {name}");
+            if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return tls_failure(&what, tls, config.crypto_provider(), versions);
+            }
+            let mut f = io_failure(&what, &e);
             if e.kind() == io::ErrorKind::InvalidData || e.get_ref().is_some() {
                 f.kind = FailureKind::Tls;
             }
             f
         })?;
     Ok((stream, queued))
+}
+
+/// A TLS error as a failure. When the handshake found nothing in common
+/// with the server, the detail also says what the phone offers: against a
+/// real pool that is the first thing to compare with the servers' TLS
+/// settings (a pool that allows only CBC suites, RSA key exchange or TLS
+/// 1.0 and 1.1 meets none of it, as rustls implements none of those).
+pub(crate) fn tls_failure(
+    what: &str,
+    e: &rustls::Error,
+    provider: &rustls::crypto::CryptoProvider,
+    versions: Versions,
+) -> Failure {
+    use rustls::AlertDescription as A;
+    let detail = match e {
+        // RFC 5246 section 7.2.2 (and RFC 8446 section 6.2): the alerts a
+        // server sends when it can take nothing the ClientHello offers. In
+        // TLS 1.2 handshake_failure is also the answer of a server that
+        // insists on a client certificate the phone did not send (RFC
+        // 5246 section 7.4.6).
+        rustls::Error::AlertReceived(A::HandshakeFailure) => format!(
+            "{what}: {e}: the server takes none of what the phone offers ({}), or wants a client certificate",
+            offered(provider, versions)
+        ),
+        rustls::Error::AlertReceived(A::InsufficientSecurity | A::ProtocolVersion) => format!(
+            "{what}: {e}: the server takes none of what the phone offers ({})",
+            offered(provider, versions)
+        ),
+        // The server chose something the phone did not offer, or offered
+        // nothing it takes.
+        rustls::Error::PeerIncompatible(_) => {
+            format!(
+                "{what}: {e}: the phone takes only {}",
+                offered(provider, versions)
+            )
+        }
+        _ => format!("{what}: {e}"),
+    };
+    Failure::new(FailureKind::Tls, detail)
+}
+
+/// What a configuration offers, for a person: `TLS 1.2; AES-GCM,
+/// ChaCha20-Poly1305; key exchange over X25519, secp256r1, secp384r1`.
+fn offered(provider: &rustls::crypto::CryptoProvider, versions: Versions) -> String {
+    let names: Vec<&str> = versions
+        .iter()
+        .map(|v| match v.version {
+            rustls::ProtocolVersion::TLSv1_2 => "1.2",
+            rustls::ProtocolVersion::TLSv1_3 => "1.3",
+            _ => "of another version",
+        })
+        .collect();
+    let mut ciphers: Vec<String> = Vec::new();
+    for s in &provider.cipher_suites {
+        if !versions.iter().any(|v| v.version == s.version().version) {
+            continue;
+        }
+        let name = s.suite().as_str().unwrap_or("an unnamed suite");
+        let cipher = if name.contains("_GCM_") {
+            "AES-GCM"
+        } else if name.contains("CHACHA20") {
+            "ChaCha20-Poly1305"
+        } else {
+            name
+        }
+        .to_owned();
+        if !ciphers.contains(&cipher) {
+            ciphers.push(cipher);
+        }
+    }
+    let groups: Vec<String> = provider
+        .kx_groups
+        .iter()
+        .filter(|g| versions.iter().any(|v| g.usable_for_version(v.version)))
+        .map(|g| format!("{:?}", g.name()))
+        .collect();
+    format!(
+        "TLS {}; {}; key exchange over {}",
+        names.join(" and "),
+        ciphers.join(", "),
+        groups.join(", ")
+    )
 }
 
 /// How long a phone waits to hand its close_notify to the kernel when it
@@ -512,7 +604,7 @@ mod tests {
     #[tokio::test]
     async fn the_first_request_rides_behind_the_clients_finished() {
         let (client, counted, writes, server) = counted_pair();
-        let (mut tls, queued) = tls_sending(client, TEST_SERVER, counted, b"hello")
+        let (mut tls, queued) = tls_sending(client, TLS13, TEST_SERVER, counted, b"hello")
             .await
             .unwrap();
         assert_eq!(queued, 5);
@@ -526,12 +618,135 @@ mod tests {
     #[tokio::test]
     async fn without_a_first_request_the_handshake_writes_alone() {
         let (client, counted, writes, server) = counted_pair();
-        let mut tls = tls(client, TEST_SERVER, counted).await.unwrap();
+        let mut tls = tls(client, TLS13, TEST_SERVER, counted).await.unwrap();
         assert_eq!(writes.load(Ordering::Relaxed), 2);
         tls.write_all(b"hello").await.unwrap();
         tls.flush().await.unwrap();
         assert_eq!(writes.load(Ordering::Relaxed), 3);
         assert_eq!(server.await.unwrap(), b"hello");
+    }
+
+    const TLS12: Versions = &[&rustls::version::TLS12];
+    const TLS13: Versions = &[&rustls::version::TLS13];
+
+    /// The failure of a TLS 1.2 handshake with a server that reads the
+    /// ClientHello and answers `answer`.
+    async fn refused_with(answer: &'static [u8]) -> Failure {
+        let config = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(TLS12)
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let (near, mut far) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let mut hello = [0u8; 5];
+            far.read_exact(&mut hello).await.unwrap();
+            assert_eq!(hello[0], 22, "a handshake record comes first");
+            far.write_all(answer).await.unwrap();
+            far
+        });
+        let f = match tls(Arc::new(config), TLS12, TEST_SERVER, near).await {
+            Ok(_) => panic!("the handshake went through"),
+            Err(f) => f,
+        };
+        drop(server.await.unwrap());
+        f
+    }
+
+    /// RFC 5246 section 7.2: an alert record (type 21, version 3.3,
+    /// length 2), fatal (2), handshake_failure (40), as a pool answers a
+    /// ClientHello it has no suite for.
+    #[tokio::test]
+    async fn rfc5246_7_2_handshake_failure_says_what_the_phone_offers() {
+        let f = refused_with(&[21, 3, 3, 0, 2, 2, 40]).await;
+        assert_eq!(f.kind, FailureKind::Tls);
+        for part in [
+            "tls pool01.contoso.com: received fatal alert: HandshakeFailure",
+            "(TLS 1.2; AES-GCM, ChaCha20-Poly1305; key exchange over X25519, secp256r1, secp384r1)",
+            "client certificate",
+        ] {
+            assert!(f.detail.contains(part), "{part:?} missing in {f}");
+        }
+        // ML-KEM hybrids are TLS 1.3 only.
+        assert!(
+            !f.detail.contains("1.3") && !f.detail.contains("MLKEM"),
+            "{f}"
+        );
+    }
+
+    /// RFC 5246 section 7.2.2: protocol_version (70), as a server limited
+    /// to TLS 1.0 answers a TLS 1.2 ClientHello (in a record of its own
+    /// version, 3.1).
+    #[tokio::test]
+    async fn rfc5246_7_2_2_protocol_version_says_what_the_phone_offers() {
+        let f = refused_with(&[21, 3, 1, 0, 2, 2, 70]).await;
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert!(
+            f.detail.ends_with(
+                "received fatal alert: ProtocolVersion: the server takes none of what the phone offers (TLS 1.2; AES-GCM, ChaCha20-Poly1305; key exchange over X25519, secp256r1, secp384r1)"
+            ),
+            "{f}"
+        );
+    }
+
+    /// RFC 5246 section 7.4.1.3 (and RFC 2246's): a ServerHello choosing
+    /// TLS 1.0 and TLS_RSA_WITH_AES_128_CBC_SHA, as a server limited to
+    /// TLS 1.0 answers. The record and the message carry version 3.1.
+    #[tokio::test]
+    async fn rfc5246_7_4_1_3_a_tls_1_0_server_hello_says_what_the_phone_takes() {
+        const HELLO: [u8; 47] = {
+            let mut m = [0u8; 47];
+            // Record: handshake (22), version 3.1, 42 bytes.
+            m[0] = 22;
+            m[1] = 3;
+            m[2] = 1;
+            m[4] = 42;
+            // ServerHello (2), 38 bytes: version 3.1, 32 bytes of random
+            // (left zero), no session id, suite 0x002F, no compression.
+            m[5] = 2;
+            m[8] = 38;
+            m[9] = 3;
+            m[10] = 1;
+            m[44] = 0x00;
+            m[45] = 0x2F;
+            m
+        };
+        let f = refused_with(&HELLO).await;
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert!(f.detail.contains("peer is incompatible"), "{f}");
+        assert!(
+            f.detail.contains("the phone takes only TLS 1.2; AES-GCM"),
+            "{f}"
+        );
+    }
+
+    /// Other TLS errors keep rustls' words alone.
+    #[test]
+    fn other_tls_errors_get_no_list() {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let f = tls_failure(
+            "tls x",
+            &rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate),
+            &provider,
+            TLS12,
+        );
+        assert_eq!(f.detail, "tls x: received fatal alert: BadCertificate");
+    }
+
+    /// The hint lists key exchange groups, which is right while every TLS
+    /// 1.2 suite offered is ECDHE, as each one rustls has is (TLS 1.3
+    /// suites name no key exchange).
+    #[test]
+    fn every_tls12_suite_offered_is_ecdhe() {
+        for s in rustls::crypto::aws_lc_rs::default_provider().cipher_suites {
+            let name = s.suite().as_str().unwrap();
+            assert!(
+                name.starts_with("TLS13_") || name.starts_with("TLS_ECDHE_"),
+                "{name}"
+            );
+        }
     }
 
     async fn read(raw: &[u8], keep: Body) -> Result<Answer, Failure> {

@@ -358,7 +358,8 @@ mod tests {
                 .await
                 .map(|_| ())
         });
-        let tls = crate::net::tls(client, crate::net::TEST_SERVER, near)
+        const BOTH: crate::net::Versions = &[&rustls::version::TLS12, &rustls::version::TLS13];
+        let tls = crate::net::tls(client, BOTH, crate::net::TEST_SERVER, near)
             .await
             .unwrap();
         accept.await.unwrap().unwrap();

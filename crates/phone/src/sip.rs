@@ -790,7 +790,7 @@ impl Phone<'_> {
                             "no root chain to verify the registrar with",
                         );
                     };
-                    let mut s = net::tls(config, &target.host, tcp).await?;
+                    let mut s = net::tls(config, self.shared.versions(), &target.host, tcp).await?;
                     s.get_mut()
                         .1
                         .set_buffer_limit(Some(self.cfg.tls.buffer_limit));

@@ -492,8 +492,14 @@ impl Phone<'_> {
             // idle: a fresh one, the request riding behind the handshake.
             None => {
                 let tcp = net::connect(self.source, addr).await?;
-                let (mut tls, queued) =
-                    net::tls_sending(config.clone(), &server.host, tcp, &raw).await?;
+                let (mut tls, queued) = net::tls_sending(
+                    config.clone(),
+                    self.shared.versions(),
+                    &server.host,
+                    tcp,
+                    &raw,
+                )
+                .await?;
                 let rest = raw.get(queued..).unwrap_or_default();
                 (net::send_request(&mut tls, rest, keep, true).await?, tls)
             }
