@@ -110,6 +110,8 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     // The schedule is part of the scenario: a curve file or a profile that
     // cannot place every phone is a scenario error too.
     RunSettings::from_scenario(&s).map_err(|e| Usage(e.to_string()))?;
+    // And so are the files it names and what the phones would refuse.
+    Fleet::check(&s).map_err(|e| Usage(e.to_string()))?;
     println!(
         "{}: ok ({} phones, {} thresholds)",
         args.scenario.display(),

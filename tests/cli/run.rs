@@ -99,6 +99,38 @@ fn broken_scenario_exits_2_with_file_line_and_column() {
     assert_eq!(ok.status.code(), Some(0));
 }
 
+/// `validate` reads the files a scenario names, as `run` does before it
+/// starts anything: a missing one is a usage error from both, in one line.
+#[test]
+fn validate_reads_the_files_the_scenario_names() {
+    for (set, file) in [
+        (
+            "phones.users={csv=\"missing-users.csv\"}",
+            "missing-users.csv",
+        ),
+        (
+            "stages.root_chain.given.root_chain=\"missing-chain.pem\"",
+            "missing-chain.pem",
+        ),
+        (
+            "target.mock_config=\"missing-mock.toml\"",
+            "missing-mock.toml",
+        ),
+    ] {
+        for args in [
+            &["validate", SMOKE, "--set", set][..],
+            &["run", SMOKE, "--quiet", "--set", set],
+        ] {
+            let cmd = args[0];
+            let out = phonestorm(args);
+            assert_eq!(out.status.code(), Some(2), "{cmd} --set {set}");
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+            assert!(err.contains(file), "{cmd}: {err}");
+        }
+    }
+}
+
 #[test]
 fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
     stopped_run_writes_the_report("INT");

@@ -62,63 +62,13 @@ impl Fleet {
     ) -> Result<Fleet> {
         let (target, mock) = match &s.target {
             Target::Mock { config } => {
-                let mut cfg = match config {
-                    Some(path) => MockConfig::load(path).map_err(|e| setup(e.to_string()))?,
-                    None => MockConfig::default(),
-                };
-                // The embedded mock's directory knows the passwords the
-                // scenario's generated users sign in with (NTLM, Digest):
-                // same pattern, same SIP prefix, same NTLM domain.
-                if let Users::Generated {
-                    password,
-                    sip_prefix,
-                    ..
-                } = &s.phones.users
-                {
-                    cfg.users.password.clone_from(password);
-                    cfg.users.sip_prefix.clone_from(sip_prefix);
-                }
-                cfg.users.ntlm_domain.clone_from(&s.phones.ntlm_domain);
-                if s.phones.count > cfg.users.count {
-                    return Err(setup(format!(
-                        "phones.count is {} but the embedded mock has {} users (users.count in its mockfe.toml)",
-                        s.phones.count, cfg.users.count
-                    )));
-                }
+                let cfg = embedded_mock_config(s, config.as_deref())?;
                 let mock = phonestorm_mockfe::start(cfg)
                     .await
                     .map_err(|e| setup(format!("embedded mock Front End: {e}")))?;
                 (mock_target(&mock), Some(mock))
             }
-            Target::Pool(p) => {
-                let dhcp = p
-                    .dhcp_server
-                    .unwrap_or(SocketAddr::new(p.dns_server.ip(), p.ports.dhcp));
-                let mut t = PhoneTarget::new(dhcp, p.dns_server, &p.sip_domain);
-                t.dhcp_relay = match p.dhcp_relay {
-                    None => None,
-                    Some(IpAddr::V4(a)) => Some(a),
-                    Some(IpAddr::V6(a)) => {
-                        return Err(setup(format!(
-                            "target.dhcp_relay = {a}: DHCPv4 relays need an IPv4 address"
-                        )));
-                    }
-                };
-                if let Some(r) = &p.registrar {
-                    t.registrars.push(host_port(r, p.ports.sip_tls)?);
-                }
-                if let Some(w) = &p.web_server {
-                    t.web_server = Some(host_port(w, p.ports.https)?);
-                }
-                t.ports = Ports {
-                    http: Some(p.ports.http),
-                    https: Some(p.ports.https),
-                    sntp: Some(p.ports.ntp),
-                    sip_tls: Some(p.ports.sip_tls),
-                    sip_tcp: Some(p.ports.sip_tcp),
-                };
-                (t, None)
-            }
+            Target::Pool(p) => (pool_target(p)?, None),
         };
         let config = phone_config(s, target)?;
         let identities = identities(s, &config.target.sip_domain)?;
@@ -139,6 +89,27 @@ impl Fleet {
             shared,
             mock,
         })
+    }
+
+    /// Reads and checks what a run of `s` reads before it starts anything:
+    /// the embedded mock's configuration, a given root chain, templates and
+    /// the users file, each as the run would. Starts no mock and makes no
+    /// key. `phonestorm validate` runs it, so a missing or broken file is
+    /// found without a run.
+    pub fn check(s: &Scenario) -> Result<()> {
+        let target = match &s.target {
+            Target::Mock { config } => {
+                let cfg = embedded_mock_config(s, config.as_deref())?;
+                // The mock's addresses are known only once it runs; the
+                // phones' configuration takes any here.
+                let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                PhoneTarget::new(any, any, &cfg.sip_domain)
+            }
+            Target::Pool(p) => pool_target(p)?,
+        };
+        let config = phone_config(s, target)?;
+        identities(s, &config.target.sip_domain)?;
+        Ok(())
     }
 
     /// The embedded mock, when the run uses it.
@@ -201,6 +172,65 @@ impl Fleet {
             m.shutdown().await;
         }
     }
+}
+
+/// The embedded mock's configuration: its file or the defaults, with the
+/// scenario's generated users' passwords, SIP prefix and NTLM domain, so
+/// its directory knows what the phones sign in with.
+fn embedded_mock_config(s: &Scenario, file: Option<&Path>) -> Result<MockConfig> {
+    let mut cfg = match file {
+        Some(path) => MockConfig::load(path).map_err(|e| setup(e.to_string()))?,
+        None => MockConfig::default(),
+    };
+    if let Users::Generated {
+        password,
+        sip_prefix,
+        ..
+    } = &s.phones.users
+    {
+        cfg.users.password.clone_from(password);
+        cfg.users.sip_prefix.clone_from(sip_prefix);
+    }
+    cfg.users.ntlm_domain.clone_from(&s.phones.ntlm_domain);
+    if s.phones.count > cfg.users.count {
+        return Err(setup(format!(
+            "phones.count is {} but the embedded mock has {} users (users.count in its mockfe.toml)",
+            s.phones.count, cfg.users.count
+        )));
+    }
+    Ok(cfg)
+}
+
+/// A real pool as the phones reach it: the servers the scenario names,
+/// the rest discovered.
+fn pool_target(p: &crate::scenario::Pool) -> Result<PhoneTarget> {
+    let dhcp = p
+        .dhcp_server
+        .unwrap_or(SocketAddr::new(p.dns_server.ip(), p.ports.dhcp));
+    let mut t = PhoneTarget::new(dhcp, p.dns_server, &p.sip_domain);
+    t.dhcp_relay = match p.dhcp_relay {
+        None => None,
+        Some(IpAddr::V4(a)) => Some(a),
+        Some(IpAddr::V6(a)) => {
+            return Err(setup(format!(
+                "target.dhcp_relay = {a}: DHCPv4 relays need an IPv4 address"
+            )));
+        }
+    };
+    if let Some(r) = &p.registrar {
+        t.registrars.push(host_port(r, p.ports.sip_tls)?);
+    }
+    if let Some(w) = &p.web_server {
+        t.web_server = Some(host_port(w, p.ports.https)?);
+    }
+    t.ports = Ports {
+        http: Some(p.ports.http),
+        https: Some(p.ports.https),
+        sntp: Some(p.ports.ntp),
+        sip_tls: Some(p.ports.sip_tls),
+        sip_tcp: Some(p.ports.sip_tcp),
+    };
+    Ok(t)
 }
 
 /// Where the embedded mock is: its bound ports replace the well-known

@@ -275,7 +275,7 @@ struct StagesToml {
 #[serde(deny_unknown_fields)]
 struct StageToml {
     /// false: skip the stage.
-    enabled: Option<bool>,
+    enabled: S<bool>,
     /// This stage's per-attempt timeout.
     timeout: S<String>,
     /// This stage's retry policy (keys not given inherit).
@@ -1303,6 +1303,11 @@ impl Validator<'_> {
                 .collect());
         };
         let timeout = self.opt_duration(&s.timeout)?.unwrap_or(default_timeout);
+        if timeout.is_zero()
+            && let Some(t) = &s.timeout
+        {
+            return self.err(t.span(), "expected a timeout above 0");
+        }
         let retry = self.retry(s.retry.as_ref(), Retry::default())?;
         let per = PerStageToml {
             vlan: s.vlan,
@@ -1316,6 +1321,8 @@ impl Validator<'_> {
             register: s.register,
         };
         let mut out = Vec::new();
+        // Where root_chain is turned off with no chain given in its place.
+        let mut no_chain = None;
         for (stage, st) in per.into_vec() {
             let Some(st) = st else {
                 out.push((
@@ -1347,15 +1354,31 @@ impl Validator<'_> {
                 None => Given::default(),
                 Some(g) => self.given(stage, g)?,
             };
+            let enabled = st.enabled.as_ref().is_none_or(|e| *e.get_ref());
+            if stage == Stage::RootChain && given.root_chain.is_none() {
+                no_chain = st.enabled.as_ref().filter(|_| !enabled).map(Spanned::span);
+            }
             out.push((
                 stage,
                 StageSettings {
-                    enabled: st.enabled.unwrap_or(true),
+                    enabled,
                     timeout,
                     retry: self.retry(st.retry.as_ref(), retry)?,
                     given,
                 },
             ));
+        }
+        // The web services are verified with the pool's root chain: a
+        // phone without one could not run them (PhoneConfig::validate
+        // refuses it too, but only when the run starts).
+        let runs = |stage: Stage| out.iter().any(|(s, c)| *s == stage && c.enabled);
+        if let Some(span) = no_chain
+            && (runs(Stage::WebTicket) || runs(Stage::Certificate))
+        {
+            return self.err(
+                span,
+                "root_chain is off with no chain given, but web_ticket and certificate verify the pool with it: give one (given = { root_chain = \"chain.pem\" }) or turn those stages off too",
+            );
         }
         Ok(out)
     }
@@ -1816,6 +1839,33 @@ min_samples = 50
         assert!(e.contains("expected host or host:port"), "{e}");
         let e = err(&format!("{MINIMAL}[stages.vlan.given]\nvlan_id = 5000\n"));
         assert!(e.contains("VLAN id from 1 to 4094"), "{e}");
+    }
+
+    /// What the phones' own configuration would refuse when the run
+    /// starts is refused here, where the file position can be given.
+    #[test]
+    fn settings_a_run_would_refuse_are_refused_at_their_place() {
+        let e = err(&format!("{MINIMAL}[stages]\ntimeout = \"0s\"\n"));
+        assert!(
+            e.starts_with("s.toml: line 8, column 11: ")
+                && e.contains("expected a timeout above 0"),
+            "{e}"
+        );
+        let off = format!("{MINIMAL}[stages.root_chain]\nenabled = false\n");
+        let e = err(&off);
+        assert!(
+            e.starts_with("s.toml: line 8, column 11: ")
+                && e.contains("root_chain is off with no chain given"),
+            "{e}"
+        );
+        // With a chain given, or with nothing left that needs one, it is
+        // a scenario a run takes.
+        parse(&format!("{off}given = {{ root_chain = \"chain.pem\" }}\n")).unwrap();
+        let s = parse(&format!(
+            "{off}[stages.web_ticket]\nenabled = false\n[stages.certificate]\nenabled = false\n"
+        ))
+        .unwrap();
+        assert!(!s.stage(Stage::RootChain).unwrap().enabled);
     }
 
     #[test]
