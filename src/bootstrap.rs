@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use phonestorm_engine::fleet::Fleet;
 use phonestorm_engine::scenario::Scenario;
+use phonestorm_engine::users;
 use phonestorm_phone::{Direction, Open, Outcome, PhoneOutcome, Recorder, Stage, StageEvent, User};
 
 use crate::Usage;
@@ -25,14 +26,24 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
     /// Phone number or extension typed at the PIN prompt.
-    #[arg(long, value_name = "EXT")]
+    #[arg(long, value_name = "EXT", value_parser = number)]
     ext: String,
-    /// The PIN (never printed).
+    /// The PIN (never printed, not even when it is refused: checked in
+    /// [`run`] rather than by clap, whose message repeats the value).
     #[arg(long, value_name = "PIN")]
     pin: String,
     /// Override a scenario key; repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+}
+
+/// `--ext` as a phone's keypad could enter it.
+fn number(s: &str) -> Result<String, String> {
+    if users::is_number(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a phone number or extension of digits".into())
+    }
 }
 
 /// A minimal scenario: the embedded mock, one phone, every stage.
@@ -100,6 +111,9 @@ impl Recorder for Trace {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
+    if !users::is_pin(&args.pin) {
+        return Err(Usage("--pin: expected a PIN of digits".into()).into());
+    }
     let mut sets = args.sets.clone();
     sets.push("phones.count=1".into());
     let scenario = match &args.scenario {

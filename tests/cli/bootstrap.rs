@@ -67,3 +67,24 @@ fn wrong_pin_fails_at_web_ticket_with_exit_1() {
     );
     assert!(!text.contains("0000<"), "the PIN leaked into the trace");
 }
+
+/// What no keypad could enter is a usage error, before any phone starts;
+/// the refused PIN is not repeated.
+#[test]
+fn an_extension_or_pin_that_is_not_digits_exits_2() {
+    for (ext, pin, want) in [
+        ("abc", "13579", "--ext"),
+        ("50007", "12x45", "--pin: expected a PIN of digits"),
+        ("50007", "", "--pin: expected a PIN of digits"),
+    ] {
+        let out = phonestorm(&["bootstrap", "--ext", ext, "--pin", pin]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{ext} {pin}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(out.stdout.is_empty(), "a phone ran");
+        if !pin.is_empty() {
+            assert!(!err.contains("12x45"), "the PIN leaked: {err}");
+        }
+    }
+}

@@ -86,6 +86,17 @@ impl Users {
     }
 }
 
+/// A phone number or extension as a phone's keypad enters it at the PIN
+/// prompt: digits, with `+` allowed as in an E.164 number.
+pub fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '+')
+}
+
+/// A PIN: digits only, as a pool's PIN policy allows.
+pub fn is_pin(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Parses a users CSV: one user per line, `number,pin[,sip_uri[,password]]`
 /// (an empty sip_uri field leaves it to the phone to learn); blank
 /// lines and lines starting with `#` are skipped, and so is a first line
@@ -119,12 +130,12 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<User>> {
             }
         };
         let uri = uri.filter(|u| !u.is_empty());
-        if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '+') {
+        if !is_number(number) {
             return Err(bad(format!(
                 "expected a phone number of digits, found {number:?}"
             )));
         }
-        if pin.is_empty() || !pin.chars().all(|c| c.is_ascii_digit()) {
+        if !is_pin(pin) {
             return Err(bad(format!("expected a PIN of digits, found {pin:?}")));
         }
         if let Some(uri) = uri
