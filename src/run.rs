@@ -135,9 +135,64 @@ fn scenario_text(args: &RunArgs) -> String {
     text
 }
 
+/// A file the run writes when it ends, opened (and so created, or
+/// emptied) before it starts: a path that cannot be written is a usage
+/// error at once, not a lost report after an hour's run.
+struct Output {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Output {
+    fn open(flag: &str, path: Option<&PathBuf>) -> anyhow::Result<Option<Output>> {
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let file = std::fs::File::create(path)
+            .map_err(|e| Usage(format!("{flag} {}: cannot write: {e}", path.display())))?;
+        Ok(Some(Output {
+            path: path.clone(),
+            file,
+        }))
+    }
+
+    /// Writes `bytes`; when that fails after all (a full disk), writes
+    /// them to the temporary directory instead. `Err` says what happened
+    /// and where the bytes are, as a reason for exit status 1.
+    fn write(mut self, bytes: &[u8]) -> Result<(), String> {
+        let Err(e) = self
+            .file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_all())
+        else {
+            return Ok(());
+        };
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+        let spare = std::env::temp_dir().join(format!("phonestorm-{}-{name}", std::process::id()));
+        match std::fs::write(&spare, bytes) {
+            Ok(()) => Err(format!(
+                "could not write {}: {e}; written to {} instead",
+                self.path.display(),
+                spare.display()
+            )),
+            Err(e2) => Err(format!(
+                "could not write {}: {e}, nor {}: {e2}",
+                self.path.display(),
+                spare.display()
+            )),
+        }
+    }
+}
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
     let scenario = load(&args.scenario, &args.sets)?;
     let mut settings = RunSettings::from_scenario(&scenario).map_err(|e| Usage(e.to_string()))?;
+    let json_out = Output::open("--report-json", args.report_json.as_ref())?;
+    let hdr_out = Output::open("--hdr-log", args.hdr_log.as_ref())?;
+    let html_out = Output::open("--report-html", args.report_html.as_ref())?;
     settings.progress = !args.quiet && std::io::stderr().is_terminal();
     settings.timeline_every = args.timeline_interval;
     settings.threads = args.threads.map_or_else(
@@ -197,26 +252,30 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         anyhow::Ok(report)
     })?;
     // The report is written before anything can go wrong with the
-    // terminal, so an interrupted run still leaves its figures.
-    if let Some(path) = &args.report_json {
-        std::fs::write(path, report.to_json())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    // terminal, so an interrupted run still leaves its figures. A file
+    // that fails now is a reason for exit 1, and the table still prints.
+    let mut unwritten = Vec::new();
+    if let Some(out) = json_out {
+        unwritten.extend(out.write(report.to_json().as_bytes()).err());
     }
-    if let Some(path) = &args.hdr_log {
-        let log = phonestorm_engine::hdrlog::render(&report.timeline)?;
-        std::fs::write(path, log).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(out) = hdr_out {
+        match phonestorm_engine::hdrlog::render(&report.timeline) {
+            Ok(log) => unwritten.extend(out.write(&log).err()),
+            Err(e) => unwritten.push(format!("{}: {e}", out.path.display())),
+        }
     }
-    if let Some(path) = &args.report_html {
+    if let Some(out) = html_out {
         let name = scenario
             .name
             .clone()
             .unwrap_or_else(|| args.scenario.display().to_string());
         let page = phonestorm_engine::html::render(&report, &name, &scenario_text(&args));
-        std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        unwritten.extend(out.write(page.as_bytes()).err());
     }
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", report.table());
     let mut reasons = thresholds::evaluate(&scenario.thresholds, &report);
+    reasons.extend(unwritten);
     match &report.ending {
         Ending::Completed => {}
         Ending::Aborted(why) => reasons.insert(0, format!("aborted: {why}")),

@@ -131,6 +131,66 @@ fn validate_reads_the_files_the_scenario_names() {
     }
 }
 
+/// A report path that cannot be written is said before the run starts
+/// (exit 2, nothing run), not after it.
+#[test]
+fn an_unwritable_report_path_exits_2_before_the_run() {
+    for flag in ["--report-json", "--report-html", "--hdr-log"] {
+        let out = phonestorm(&["run", SMOKE, "--quiet", flag, "/nonexistent-dir/report"]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "phonestorm: error: {flag} /nonexistent-dir/report: cannot write"
+            )),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "the run went ahead");
+    }
+}
+
+/// A report that cannot be written when the run ends (here /dev/full: no
+/// space left) is written to the temporary directory instead; the table
+/// still prints and the exit status is 1, naming both paths.
+#[test]
+fn a_report_the_disk_refuses_is_kept_elsewhere() {
+    let full = std::path::Path::new("/dev/full");
+    assert!(full.exists(), "Linux gives /dev/full");
+    let spare_dir = temp("spare");
+    std::fs::create_dir_all(&spare_dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_phonestorm"))
+        .args([
+            "run",
+            SMOKE,
+            "--quiet",
+            "--set",
+            "phones.count=5",
+            "--report-json",
+            "/dev/full",
+        ])
+        .env("TMPDIR", &spare_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("signin "), "the table is missing: {text}");
+    let spares: Vec<_> = std::fs::read_dir(&spare_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(spares.len(), 1, "{spares:?}");
+    let want = format!(
+        "FAIL could not write /dev/full: No space left on device (os error 28); written to {} instead",
+        spares[0].display()
+    );
+    assert!(text.contains(&want), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spares[0]).unwrap()).unwrap();
+    assert_eq!(report["phones"]["registered"], 5, "{}", report["phones"]);
+    let _ = std::fs::remove_dir_all(&spare_dir);
+}
+
 #[test]
 fn ctrl_c_stops_arrivals_and_still_writes_the_report() {
     stopped_run_writes_the_report("INT");
