@@ -711,10 +711,11 @@ impl Validator<'_> {
         let dhcp_runs = stages
             .iter()
             .any(|(s, st)| *s == Stage::Dhcp && st.enabled && st.given.is_empty());
+        let target = self.target(raw.target, dhcp_runs)?;
         Ok(Scenario {
             name: raw.name,
-            target: self.target(raw.target, dhcp_runs)?,
-            phones: self.phones(raw.phones)?,
+            phones: self.phones(raw.phones, &target)?,
+            target,
             arrival: self.arrival(raw.arrival)?,
             limits: self.limits(raw.limits)?,
             stages,
@@ -865,7 +866,7 @@ impl Validator<'_> {
         }
     }
 
-    fn phones(&self, p: PhonesToml) -> Result<Phones> {
+    fn phones(&self, p: PhonesToml, target: &Target) -> Result<Phones> {
         let count = *p.count.get_ref();
         if count == 0 {
             return self.err(p.count.span(), "expected at least 1 phone");
@@ -908,12 +909,51 @@ impl Validator<'_> {
             None => default_users(),
             Some(u) => self.users(u)?,
         };
+        // A pool away from this machine is out of a loopback source's
+        // reach: Linux refuses such a connect or send with EINVAL, so every
+        // phone would fail. The DNS server (and the DHCP server, when phones
+        // reach it themselves) stand for the pool; its other servers are
+        // found through them at run time.
+        let away = match target {
+            Target::Mock { .. } => None,
+            // With a relay agent, DHCP leaves from the agent's address.
+            Target::Pool(pool) => [
+                pool.dhcp_server
+                    .filter(|_| pool.dhcp_relay.is_none())
+                    .map(|a| a.ip()),
+                Some(pool.dns_server.ip()),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|ip| !ip.is_loopback()),
+        };
         let source_addresses = match &p.source_addresses {
+            // Many loopback addresses, so that many phones do not run out
+            // of ports towards the one mock; towards a pool elsewhere, the
+            // system's choice for each connection.
+            None if away.is_some() => (
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ),
             None => (
                 IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
                 IpAddr::V4(Ipv4Addr::new(127, 0, 0, 250)),
             ),
-            Some(v) => parse_range(v.get_ref()).map_err(|m| self.loc.error(Some(v.span()), m))?,
+            Some(v) => {
+                let range =
+                    parse_range(v.get_ref()).map_err(|m| self.loc.error(Some(v.span()), m))?;
+                if let Some(ip) = away
+                    && range.0.is_loopback()
+                {
+                    return self.err(
+                        v.span(),
+                        format!(
+                            "loopback addresses cannot reach the pool at {ip}: give addresses of this machine, or \"0.0.0.0\" for the system's choice"
+                        ),
+                    );
+                }
+                range
+            }
         };
         let keys = match &p.keys {
             None => Keys::Pool(16),
@@ -1587,7 +1627,7 @@ ports = { https = 4443 }
 [phones]
 count = 1000
 models = { cx600 = 3, hp4120 = 1 }
-source_addresses = "127.0.0.2-127.0.0.250"
+source_addresses = "10.0.8.10-10.0.8.250"
 keys = "pool:8"
 key_bits = 3072
 users = { first_number = 4255550000, extension_digits = 4, pin = "1234" }
@@ -1761,6 +1801,59 @@ min_samples = 50
             e.starts_with("s.toml: line 9, column 14: dns_server names a real pool"),
             "{e}"
         );
+    }
+
+    /// A pool away from this machine cannot be reached from loopback
+    /// (Linux gives EINVAL): phones default to the system's choice of
+    /// source there, and loopback sources are refused at their place.
+    #[test]
+    fn sources_follow_where_the_pool_is() {
+        let pool = |target: &str, phones: &str| {
+            parse(&format!(
+                "[phones]\ncount = 10\n{phones}\n[arrival]\nprofile = \"constant\"\nrate = 5\n[target]\nsip_domain = \"contoso.com\"\n{target}[stages.dhcp]\nenabled = false\n"
+            ))
+        };
+        let sources = |target: &str| pool(target, "").unwrap().phones.source_addresses;
+        let loopback = (
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 250)),
+        );
+        let any = (
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        );
+        assert_eq!(parse(MINIMAL).unwrap().phones.source_addresses, loopback);
+        assert_eq!(sources("dns_server = \"127.0.0.1:5353\"\n"), loopback);
+        assert_eq!(sources("dns_server = \"10.0.0.2\"\n"), any);
+        // DHCP through a relay agent leaves from the agent's address.
+        assert_eq!(
+            sources(
+                "dns_server = \"127.0.0.1\"\ndhcp_server = \"198.18.3.2\"\ndhcp_relay = \"198.18.3.1\"\n"
+            ),
+            loopback
+        );
+        assert_eq!(
+            sources("dns_server = \"127.0.0.1\"\ndhcp_server = \"198.18.3.2\"\n"),
+            any
+        );
+        let e = pool(
+            "dns_server = \"10.0.0.2\"\n",
+            "source_addresses = \"127.0.0.2-127.0.0.9\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "s.toml: line 3, column 20: loopback addresses cannot reach the pool at 10.0.0.2"
+            ),
+            "{e}"
+        );
+        let p = pool(
+            "dns_server = \"10.0.0.2\"\n",
+            "source_addresses = \"0.0.0.0\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.phones.source_addresses, any);
     }
 
     #[test]
