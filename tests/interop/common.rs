@@ -554,6 +554,25 @@ pub(crate) fn phonestorm(args: &[&str], bound: Duration) -> Output {
     }
 }
 
+/// `phonestorm bootstrap` for user 50007 (PIN 13579, as [`phones`] makes
+/// them) with `scenario` saved as `<name>.toml` in `dir`.
+pub(crate) fn bootstrap(dir: &TempDir, name: &str, scenario: &str) -> Output {
+    let path = dir.join(&format!("{name}.toml"));
+    std::fs::write(&path, scenario).unwrap();
+    phonestorm(
+        &[
+            "bootstrap",
+            "--scenario",
+            path.to_str().unwrap(),
+            "--ext",
+            "50007",
+            "--pin",
+            "13579",
+        ],
+        Duration::from_secs(120),
+    )
+}
+
 /// `phonestorm run <scenario> --quiet --report-json`: the report, after
 /// checking the exit status is 0.
 pub(crate) fn run_scenario(dir: &TempDir, name: &str, scenario: &str) -> serde_json::Value {

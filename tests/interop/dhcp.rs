@@ -12,11 +12,9 @@
 //! gives (the scenario names no web server): phones that sign in got it
 //! from the peer. The mock serves everything after DHCP.
 
-use std::time::Duration;
-
 use crate::common::{
-    Mock, Netns, PATIENCE, Proc, TempDir, assert_stage_ok, mock_ports, need_root, peer, phones,
-    phonestorm, run_scenario, wait_until, write_config,
+    Mock, Netns, PATIENCE, Proc, TempDir, assert_stage_ok, bootstrap, mock_ports, need_root, peer,
+    phones, phonestorm, run_scenario, wait_until, write_config,
 };
 
 /// Phones per run: enough that replies interleave at the relay.
@@ -80,20 +78,7 @@ fn assert_signed_in(report: &serde_json::Value, count: u32) {
 /// to the INFORM carrying option 120 and option 43 with [`FROM_DHCP`], and
 /// the phone using that web server.
 fn assert_trace_shows_options(dir: &TempDir, scenario_text: &str) {
-    let path = dir.join("bootstrap.toml");
-    std::fs::write(&path, scenario_text).unwrap();
-    let out = phonestorm(
-        &[
-            "bootstrap",
-            "--scenario",
-            path.to_str().unwrap(),
-            "--ext",
-            "50007",
-            "--pin",
-            "13579",
-        ],
-        Duration::from_secs(120),
-    );
+    let out = bootstrap(dir, "bootstrap", scenario_text);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -7,11 +7,36 @@
 use std::process::Command;
 
 use crate::common::{
-    Mock, PATIENCE, Proc, TempDir, assert_stage_ok, listening, mock_ports, need_root, peer, phones,
-    phonestorm, run_scenario, wait_until, write_config,
+    Mock, PATIENCE, Proc, TempDir, assert_stage_ok, bootstrap, listening, mock_ports, need_root,
+    peer, phones, run_scenario, wait_until, write_config,
 };
 
 const PHONES: u32 = 20;
+
+/// A free port on the mock's address, for a web server of the pool's to
+/// listen on: the pool's names resolve (through the mock's DNS) to that
+/// address, and the mock's server certificate carries it.
+fn beside(mock: &Mock) -> (std::net::IpAddr, u16) {
+    let ip = mock.addr("https").ip();
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+    (ip, l.local_addr().unwrap().port())
+}
+
+/// `count` phones whose web services are on `port` of the mock's address;
+/// DHCP, DNS and the registrar are the mock's.
+fn web_at(mock: &Mock, port: u16, count: u32) -> String {
+    let domain = mock.domain();
+    format!(
+        "name = \"interop https\"\n{}\n[target]\nmock = false\ndhcp_server = \"{}\"\ndns_server = \"{}\"\nsip_domain = \"{domain}\"\nweb_server = \"pool01.{domain}\"\n{}",
+        phones(count),
+        mock.addr("dhcp"),
+        mock.addr("dns"),
+        mock_ports(mock).replace(
+            &format!("https = {}", mock.addr("https").port()),
+            &format!("https = {port}")
+        ),
+    )
+}
 
 #[test]
 fn nginx_terminates_tls_for_the_web_services() {
@@ -26,11 +51,7 @@ fn nginx_terminates_tls_for_the_web_services() {
     // The pool's names resolve (through the mock's DNS) to the mock's
     // address, and the server certificate carries it: nginx listens there,
     // on a port of its own.
-    let ip = mock.addr("https").ip();
-    let port = {
-        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let (ip, port) = beside(&mock);
     let domain = mock.domain();
     let conf = dir.join("nginx.conf");
     write_config(
@@ -63,17 +84,7 @@ fn nginx_terminates_tls_for_the_web_services() {
     server.wait_ready(|| listening((ip, port).into()));
 
     // DHCP and DNS from the mock; the web server is nginx.
-    let scenario = format!(
-        "name = \"interop https\"\n{}\n[target]\nmock = false\ndhcp_server = \"{}\"\ndns_server = \"{}\"\nsip_domain = \"{domain}\"\nweb_server = \"pool01.{domain}\"\n{}",
-        phones(PHONES),
-        mock.addr("dhcp"),
-        mock.addr("dns"),
-        mock_ports(&mock).replace(
-            &format!("https = {}", mock.addr("https").port()),
-            &format!("https = {port}")
-        ),
-    );
-    let report = run_scenario(&dir, "nginx", &scenario);
+    let report = run_scenario(&dir, "nginx", &web_at(&mock, port, PHONES));
     assert_eq!(
         report["phones"]["registered"], PHONES,
         "{}",
@@ -113,11 +124,7 @@ fn a_web_server_with_cbc_suites_only_is_refused_with_what_the_phone_offers() {
     };
     let dir = TempDir::new("openssl-cbc");
     let mock = Mock::start(&dir);
-    let ip = mock.addr("https").ip();
-    let port = {
-        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let (ip, port) = beside(&mock);
     let mut cmd = Command::new(&openssl);
     cmd.arg("s_server")
         .arg("-accept")
@@ -131,30 +138,7 @@ fn a_web_server_with_cbc_suites_only_is_refused_with_what_the_phone_offers() {
     server.wait_ready(|| listening((ip, port).into()));
 
     let domain = mock.domain();
-    let scenario = format!(
-        "name = \"interop cbc only\"\n{}\n[target]\nmock = false\ndhcp_server = \"{}\"\ndns_server = \"{}\"\nsip_domain = \"{domain}\"\n{}",
-        phones(1),
-        mock.addr("dhcp"),
-        mock.addr("dns"),
-        mock_ports(&mock).replace(
-            &format!("https = {}", mock.addr("https").port()),
-            &format!("https = {port}")
-        ),
-    );
-    let path = dir.join("cbc.toml");
-    std::fs::write(&path, scenario).unwrap();
-    let out = phonestorm(
-        &[
-            "bootstrap",
-            "--scenario",
-            path.to_str().unwrap(),
-            "--ext",
-            "50000",
-            "--pin",
-            "13579",
-        ],
-        PATIENCE,
-    );
+    let out = bootstrap(&dir, "cbc", &web_at(&mock, port, 1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let want = format!(
