@@ -221,6 +221,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
                 m.endpoints.sip_tls, m.endpoints.https, m.endpoints.metrics
             );
         }
+        if let phonestorm_engine::scenario::Target::Pool(p) = &scenario.target {
+            let abort = scenario
+                .abort
+                .map_or_else(|| "no abort rule".to_owned(), |a| a.describe());
+            eprintln!(
+                "phonestorm: pool {} (DNS {}): {abort}",
+                p.sip_domain, p.dns_server
+            );
+        }
         let serving = tokio_util::sync::CancellationToken::new();
         if let Some(listener) = listener {
             let phones = u32::try_from(settings.offsets.len()).unwrap_or(u32::MAX);

@@ -21,6 +21,29 @@ pub struct AbortRule {
 }
 
 impl AbortRule {
+    /// The rule a run against a real pool gets when its scenario has no
+    /// `[abort]`: issue 4's example, over 20% of sign-ins failing over 30 s,
+    /// so that a test against a production pool stops itself when the pool
+    /// is failing hard. `[abort]` with `fail_rate = 1` turns it off.
+    pub const FOR_A_POOL: AbortRule = AbortRule {
+        fail_rate: 0.2,
+        window: Duration::from_secs(30),
+        min_samples: 20,
+    };
+
+    /// One line saying when a run stops, for the person starting it.
+    pub fn describe(&self) -> String {
+        if self.fail_rate >= 1.0 {
+            return "no abort rule (abort.fail_rate = 1)".into();
+        }
+        format!(
+            "stops early if more than {:.0}% of sign-ins fail over {} (at least {} outcomes)",
+            self.fail_rate * 100.0,
+            humantime::format_duration(self.window),
+            self.min_samples
+        )
+    }
+
     /// Why the run should stop, given the window's `ok` and `failed`
     /// sign-ins; `None` to carry on.
     pub fn verdict(&self, ok: u64, failed: u64) -> Option<String> {
@@ -111,6 +134,17 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_default_says_when_it_stops() {
+        assert_eq!(
+            AbortRule::FOR_A_POOL.describe(),
+            "stops early if more than 20% of sign-ins fail over 30s (at least 20 outcomes)"
+        );
+        // 5 failed of 20: over 20%.
+        assert!(AbortRule::FOR_A_POOL.verdict(15, 5).is_some());
+        assert!(AbortRule::FOR_A_POOL.verdict(16, 4).is_none());
+    }
 
     fn rule() -> AbortRule {
         AbortRule {

@@ -712,6 +712,13 @@ impl Validator<'_> {
             .iter()
             .any(|(s, st)| *s == Stage::Dhcp && st.enabled && st.given.is_empty());
         let target = self.target(raw.target, dhcp_runs)?;
+        let abort = match raw.abort {
+            Some(a) => Some(self.abort(a)?),
+            // A real pool may be a production one: it gets a rule unless
+            // the scenario says otherwise. The mock is there to be failed.
+            None if matches!(target, Target::Pool(_)) => Some(AbortRule::FOR_A_POOL),
+            None => None,
+        };
         Ok(Scenario {
             name: raw.name,
             phones: self.phones(raw.phones, &target)?,
@@ -739,7 +746,7 @@ impl Validator<'_> {
                     })
                 })
                 .collect::<Result<_>>()?,
-            abort: raw.abort.map(|a| self.abort(a)).transpose()?,
+            abort,
         })
     }
 
@@ -1971,6 +1978,22 @@ min_samples = 50
                 "s.toml: line 8, column 18: thresholds.\"register.p99\": expected a comparison"
             ),
             "{e}"
+        );
+    }
+
+    /// A real pool gets an abort rule unless the scenario gives its own
+    /// (`fail_rate = 1` to have none); the mock gets none.
+    #[test]
+    fn a_pool_gets_an_abort_rule_by_default() {
+        let pool = format!(
+            "{MINIMAL}[target]\ndns_server = \"127.0.0.1\"\nsip_domain = \"contoso.com\"\n[stages.dhcp]\nenabled = false\n"
+        );
+        assert_eq!(parse(&pool).unwrap().abort, Some(AbortRule::FOR_A_POOL));
+        assert_eq!(parse(MINIMAL).unwrap().abort, None);
+        let off = parse(&format!("{pool}[abort]\nfail_rate = 1\n")).unwrap();
+        assert_eq!(
+            off.abort.unwrap().describe(),
+            "no abort rule (abort.fail_rate = 1)"
         );
     }
 
