@@ -149,6 +149,12 @@ pub(crate) fn tls_failure(
             "{what}: {e}: the server takes none of what the phone offers ({})",
             offered(provider, versions)
         ),
+        // The pool's chain and the roots the phone holds do not meet: on a
+        // real pool, most often an intermediate CA the pool's servers do
+        // not send, or a root chain given from another CA.
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => format!(
+            "{what}: {e}: the server's certificate does not lead to a root the phone holds (from the root_chain stage, or given)"
+        ),
         // The server chose something the phone did not offer, or offered
         // nothing it takes.
         rustls::Error::PeerIncompatible(_) => {
@@ -719,6 +725,37 @@ mod tests {
         assert!(
             f.detail.contains("the phone takes only TLS 1.2; AES-GCM"),
             "{f}"
+        );
+    }
+
+    /// A server whose certificate chains to no root the phone holds: the
+    /// detail says where the phone's roots come from.
+    #[tokio::test]
+    async fn an_unknown_issuer_says_where_the_roots_come_from() {
+        let (_, server) = test_server(TLS12);
+        let client = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(TLS12)
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let accept = tokio::spawn(async move {
+            tokio_rustls::TlsAcceptor::from(Arc::new(server))
+                .accept(far)
+                .await
+                .is_err()
+        });
+        let f = match tls(Arc::new(client), TLS12, TEST_SERVER, near).await {
+            Ok(_) => panic!("a certificate from no known root was taken"),
+            Err(f) => f,
+        };
+        assert!(accept.await.unwrap(), "the server saw the phone's alert");
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert_eq!(
+            f.detail,
+            "tls pool01.contoso.com: invalid peer certificate: UnknownIssuer: the server's certificate does not lead to a root the phone holds (from the root_chain stage, or given)"
         );
     }
 
