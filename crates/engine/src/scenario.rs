@@ -707,11 +707,36 @@ impl Validator<'_> {
             .and_then(|r| r.auth.as_ref())
             .map(|a| *a.get_ref())
             .unwrap_or_default();
+        let dhcp_off = raw
+            .stages
+            .as_ref()
+            .and_then(|s| s.dhcp.as_ref())
+            .and_then(|d| d.enabled.as_ref())
+            .filter(|e| !*e.get_ref())
+            .map(Spanned::span);
         let stages = self.stages(raw.stages)?;
         let dhcp_runs = stages
             .iter()
             .any(|(s, st)| *s == Stage::Dhcp && st.enabled && st.given.is_empty());
         let target = self.target(raw.target, dhcp_runs)?;
+        // The web services' host comes from DHCP option 43 unless the
+        // scenario names it; without either, every phone would fail at
+        // root_chain ("no web server").
+        let runs = |stage: Stage| stages.iter().any(|(s, st)| *s == stage && st.enabled);
+        let fetches_chain = stages
+            .iter()
+            .any(|(s, st)| *s == Stage::RootChain && st.enabled && st.given.root_chain.is_none());
+        let web_named = matches!(&target, Target::Pool(p) if p.web_server.is_some())
+            || stages.iter().any(|(_, st)| st.given.web_server.is_some());
+        if !dhcp_runs
+            && !web_named
+            && (fetches_chain || runs(Stage::WebTicket) || runs(Stage::Certificate))
+        {
+            return Err(self.loc.error(
+                dhcp_off,
+                "the web services' host comes from DHCP option 43, and the dhcp stage does not run: name it (target.web_server, or stages.dhcp.given.web_server)",
+            ));
+        }
         let abort = match raw.abort {
             Some(a) => Some(self.abort(a)?),
             // A real pool may be a production one: it gets a rule unless
@@ -1817,7 +1842,7 @@ min_samples = 50
     fn sources_follow_where_the_pool_is() {
         let pool = |target: &str, phones: &str| {
             parse(&format!(
-                "[phones]\ncount = 10\n{phones}\n[arrival]\nprofile = \"constant\"\nrate = 5\n[target]\nsip_domain = \"contoso.com\"\n{target}[stages.dhcp]\nenabled = false\n"
+                "[phones]\ncount = 10\n{phones}\n[arrival]\nprofile = \"constant\"\nrate = 5\n[target]\nsip_domain = \"contoso.com\"\nweb_server = \"pool01.contoso.com\"\n{target}[stages.dhcp]\nenabled = false\n"
             ))
         };
         let sources = |target: &str| pool(target, "").unwrap().phones.source_addresses;
@@ -1875,7 +1900,7 @@ min_samples = 50
             "{e}"
         );
         let ok = parse(&format!(
-            "{MINIMAL}[target]\ndns_server = \"10.0.0.2\"\nsip_domain = \"contoso.com\"\n[stages.dhcp]\nenabled = false\n"
+            "{MINIMAL}[target]\ndns_server = \"10.0.0.2\"\nsip_domain = \"contoso.com\"\nweb_server = \"pool01.contoso.com\"\n[stages.dhcp]\nenabled = false\n"
         ));
         assert!(ok.is_ok(), "{ok:?}");
         let e = err(&format!(
@@ -1981,12 +2006,35 @@ min_samples = 50
         );
     }
 
+    /// Without DHCP, the web services' host must be named: option 43 is
+    /// where phones learn it.
+    #[test]
+    fn without_dhcp_the_web_server_is_named() {
+        let off = format!("{MINIMAL}[stages.dhcp]\nenabled = false\n");
+        let e = err(&off);
+        assert!(
+            e.starts_with(
+                "s.toml: line 8, column 11: the web services' host comes from DHCP option 43"
+            ),
+            "{e}"
+        );
+        parse(&format!(
+            "{off}given = {{ web_server = \"pool01.contoso.com\" }}\n"
+        ))
+        .unwrap();
+        // Nothing left that needs it.
+        parse(&format!(
+            "{off}[stages.root_chain]\ngiven = {{ root_chain = \"c.pem\" }}\n[stages.web_ticket]\nenabled = false\n[stages.certificate]\nenabled = false\n"
+        ))
+        .unwrap();
+    }
+
     /// A real pool gets an abort rule unless the scenario gives its own
     /// (`fail_rate = 1` to have none); the mock gets none.
     #[test]
     fn a_pool_gets_an_abort_rule_by_default() {
         let pool = format!(
-            "{MINIMAL}[target]\ndns_server = \"127.0.0.1\"\nsip_domain = \"contoso.com\"\n[stages.dhcp]\nenabled = false\n"
+            "{MINIMAL}[target]\ndns_server = \"127.0.0.1\"\nsip_domain = \"contoso.com\"\nweb_server = \"pool01.contoso.com\"\n[stages.dhcp]\nenabled = false\n"
         );
         assert_eq!(parse(&pool).unwrap().abort, Some(AbortRule::FOR_A_POOL));
         assert_eq!(parse(MINIMAL).unwrap().abort, None);
