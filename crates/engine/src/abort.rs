@@ -36,9 +36,12 @@ impl AbortRule {
         if self.fail_rate >= 1.0 {
             return "no abort rule (abort.fail_rate = 1)".into();
         }
+        // As many decimals as the share has, up to three: 0.005 is 0.5%,
+        // not a rounded 1%.
+        let percent = format!("{:.3}", self.fail_rate * 100.0);
+        let percent = percent.trim_end_matches('0').trim_end_matches('.');
         format!(
-            "stops early if more than {:.0}% of sign-ins fail over {} (at least {} outcomes)",
-            self.fail_rate * 100.0,
+            "stops early if more than {percent}% of sign-ins fail over {} (at least {} outcomes)",
             humantime::format_duration(self.window),
             self.min_samples
         )
@@ -140,6 +143,15 @@ mod tests {
         assert_eq!(
             AbortRule::FOR_A_POOL.describe(),
             "stops early if more than 20% of sign-ins fail over 30s (at least 20 outcomes)"
+        );
+        let strict = AbortRule {
+            fail_rate: 0.005,
+            ..AbortRule::FOR_A_POOL
+        };
+        assert!(
+            strict
+                .describe()
+                .starts_with("stops early if more than 0.5% of")
         );
         // 5 failed of 20: over 20%.
         assert!(AbortRule::FOR_A_POOL.verdict(15, 5).is_some());
