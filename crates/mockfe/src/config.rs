@@ -201,6 +201,10 @@ pub struct ServiceConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpdateConfig {
+    /// Publish `ucupdates-r2.<domain>` in the mock's DNS. A pool need not
+    /// (the record serves updates before sign-in only): without it phones
+    /// skip the update check.
+    pub dns_record: bool,
     /// Share of phones (0 to 1) told to update, per model name; models not
     /// listed are told there is no update.
     pub update_share: std::collections::BTreeMap<String, f64>,
@@ -445,6 +449,7 @@ impl Default for ServiceConfig {
 impl Default for UpdateConfig {
     fn default() -> Self {
         UpdateConfig {
+            dns_record: true,
             update_share: Default::default(),
             offer_version: "4.0.7577.4463".into(),
             image_bytes: 16 * 1024 * 1024,

@@ -37,7 +37,7 @@ pub struct FrontEndPorts {
 /// and weight (DNS load balancing; each Front End has its own port here
 /// because they share one loopback address), `_ntp._udp` at the mock's SNTP
 /// port, and A (or AAAA) records for the pool, the Front Ends and
-/// `ucupdates-r2.<domain>`.
+/// `ucupdates-r2.<domain>` (when `update_record`).
 pub fn zone(
     domain: &str,
     pool_fqdn: &str,
@@ -45,6 +45,7 @@ pub fn zone(
     sntp_port: u16,
     ip: IpAddr,
     ttl: u32,
+    update_record: bool,
 ) -> Result<Zone, phonestorm_proto::Error> {
     let soa = Soa {
         mname: format!("ns1.{domain}"),
@@ -80,7 +81,10 @@ pub fn zone(
         IpAddr::V4(a) => RecordData::A(a),
         IpAddr::V6(a) => RecordData::Aaaa(a),
     };
-    let mut hosts: Vec<String> = vec![pool_fqdn.to_owned(), dns::ucupdates_host(domain)?];
+    let mut hosts: Vec<String> = vec![pool_fqdn.to_owned()];
+    if update_record {
+        hosts.push(dns::ucupdates_host(domain)?);
+    }
     hosts.extend(fes.iter().map(|f| f.fqdn.clone()));
     hosts.dedup();
     for h in hosts {

@@ -234,6 +234,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         endpoints.sntp.port(),
         ip,
         ttl,
+        cfg.web.update.dns_record,
     )
     .map_err(|e| Error::Config {
         path: "<built-in>".into(),

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{HostPort, PhoneConfig};
 use crate::identity::Identity;
+use crate::resolve::Found;
 use crate::shared::{Shared, Trust};
 use crate::sip::{self, Candidate, Registration};
 use crate::{Failure, FailureKind, Gate, Outcome, Recorder, Stage, StageEvent, clock};
@@ -117,6 +118,9 @@ pub(crate) struct Phone<'a> {
     pub(crate) srv_tls: Vec<Candidate>,
     /// Whether stage 4 asked for a restart with new firmware.
     pub(crate) restart: bool,
+    /// DNS said `ucupdates-r2.<domain>` does not exist: there is no update
+    /// service to check, and the update stage is skipped.
+    pub(crate) no_update_service: bool,
     pub(crate) updated_to: Option<Box<str>>,
     pub(crate) trust: Option<Arc<Trust>>,
     pub(crate) web_tls: Option<Arc<ClientConfig>>,
@@ -168,6 +172,7 @@ impl<'a> Phone<'a> {
             hosts: Vec::new(),
             srv_tls: Vec::new(),
             restart: false,
+            no_update_service: false,
             updated_to: None,
             trust: None,
             web_tls: None,
@@ -204,7 +209,7 @@ impl<'a> Phone<'a> {
         &self,
         server: std::net::SocketAddr,
         q: &phonestorm_proto::dns::Question,
-    ) -> Result<phonestorm_proto::dns::Answer, Failure> {
+    ) -> Result<Found, Failure> {
         use crate::resolve::{DnsSocket, query};
         let retransmit = self.cfg.dns_retransmit;
         let cached = self
@@ -218,23 +223,33 @@ impl<'a> Phone<'a> {
         query(&once, self.source, q, retransmit).await
     }
 
-    /// One DNS question, traced.
+    /// One DNS question, traced; an absent name or record is a failure.
     pub(crate) async fn ask_dns(
         &self,
         server: std::net::SocketAddr,
         q: &phonestorm_proto::dns::Question,
     ) -> Result<phonestorm_proto::dns::Answer, Failure> {
+        self.ask_dns_found(server, q).await?.required()
+    }
+
+    /// One DNS question, traced, with an absent name or record told apart
+    /// from a failure to get an answer.
+    pub(crate) async fn ask_dns_found(
+        &self,
+        server: std::net::SocketAddr,
+        q: &phonestorm_proto::dns::Question,
+    ) -> Result<Found, Failure> {
         self.wire(crate::Direction::Sent, || {
             format!("DNS {:?} {} to {server}", q.qtype, q.name)
         });
         let r = self.query_dns(server, q).await;
         self.wire(crate::Direction::Received, || match &r {
-            Ok(a) => format!(
+            Ok(Found::Records(a)) => format!(
                 "DNS answer: srv {:?}, addresses {:?}",
                 a.srv,
                 a.addresses_of(&a.canonical_name)
             ),
-            Err(f) => format!("DNS: {f}"),
+            Ok(Found::Absent(f)) | Err(f) => format!("DNS: {f}"),
         });
         r
     }
@@ -277,8 +292,18 @@ impl<'a> Phone<'a> {
     /// The address of `host`: an IP literal, a static entry, a name
     /// resolved earlier, or a DNS A query now.
     pub(crate) async fn resolve(&mut self, host: &str) -> Step<IpAddr> {
+        match self.resolve_found(host).await? {
+            Ok(ip) => Ok(ip),
+            Err(absent) => Err(absent.into()),
+        }
+    }
+
+    /// As [`Phone::resolve`], with the DNS server's word that `host` has no
+    /// address (NXDOMAIN, NODATA, or an answer without one) as the inner
+    /// `Err`, for a caller that can do without it.
+    pub(crate) async fn resolve_found(&mut self, host: &str) -> Step<Result<IpAddr, Failure>> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(ip);
+            return Ok(Ok(ip));
         }
         let known = self
             .cfg
@@ -290,24 +315,27 @@ impl<'a> Phone<'a> {
             .find(|(n, _)| n.eq_ignore_ascii_case(host))
             .map(|(_, a)| *a);
         if let Some(a) = known {
-            return Ok(a);
+            return Ok(Ok(a));
         }
         let q = phonestorm_proto::dns::Question::a(host)
             .map_err(|e| Failure::new(FailureKind::Other, format!("name {host}: {e}")))?;
-        let answer = self.ask_dns(self.cfg.target.dns_server, &q).await?;
-        let addr = answer
+        let answer = match self.ask_dns_found(self.cfg.target.dns_server, &q).await? {
+            Found::Records(a) => a,
+            Found::Absent(f) => return Ok(Err(f)),
+        };
+        let Some(addr) = answer
             .addresses_of(host)
             .into_iter()
             .next()
             .or_else(|| answer.addresses.first().copied())
-            .ok_or_else(|| {
-                Fail::from(Failure::new(
-                    FailureKind::Other,
-                    format!("dns {host}: no address"),
-                ))
-            })?;
+        else {
+            return Ok(Err(Failure::new(
+                FailureKind::Other,
+                format!("dns {host}: no address"),
+            )));
+        };
         self.remember(host, addr);
-        Ok(addr)
+        Ok(Ok(addr))
     }
 
     /// Keeps `host`'s address for later stages.
@@ -400,7 +428,10 @@ impl Run<'_> {
         // registers.
         let by_ntlm = matches!(stage, Stage::WebTicket | Stage::Certificate)
             && phone.cfg.auth.mode.uses_ntlm(phone.id.model);
-        if !sc.enabled || by_ntlm {
+        // No update service published: nothing to check (see
+        // `Phone::no_update_service`).
+        let nothing_to_check = stage == Stage::Update && phone.no_update_service;
+        if !sc.enabled || by_ntlm || nothing_to_check {
             let now = clock::now();
             let due = self.due.min(now);
             let r = phone.skip(stage);

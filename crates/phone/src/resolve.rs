@@ -23,12 +23,39 @@ const UDP_TRIES: u32 = 3;
 /// Largest UDP answer read (EDNS size the codec advertises is smaller).
 const UDP_BUF: usize = 4096;
 
-fn failure_of(q: &Question, o: Outcome) -> Result<Answer, Failure> {
+/// What a question found: records, or the server's definite word that
+/// there are none (NXDOMAIN, or NODATA: RFC 2308 section 2), which a
+/// caller may take as an answer rather than a failure.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// NOERROR with records of the asked type.
+    Records(Answer),
+    /// No such name, or no record of that type; the failure says which.
+    Absent(Failure),
+}
+
+impl Found {
+    /// The records, or the absence as a failure.
+    pub(crate) fn required(self) -> Result<Answer, Failure> {
+        match self {
+            Found::Records(a) => Ok(a),
+            Found::Absent(f) => Err(f),
+        }
+    }
+}
+
+fn failure_of(q: &Question, o: Outcome) -> Result<Found, Failure> {
     let what = |s: &str| format!("dns {} {:?}: {s}", q.name, q.qtype);
     match o {
-        Outcome::Answer(a) => Ok(a),
-        Outcome::NxDomain { .. } => Err(Failure::new(FailureKind::Other, what("nxdomain"))),
-        Outcome::NoData { .. } => Err(Failure::new(FailureKind::Other, what("no data"))),
+        Outcome::Answer(a) => Ok(Found::Records(a)),
+        Outcome::NxDomain { .. } => Ok(Found::Absent(Failure::new(
+            FailureKind::Other,
+            what("nxdomain"),
+        ))),
+        Outcome::NoData { .. } => Ok(Found::Absent(Failure::new(
+            FailureKind::Other,
+            what("no data"),
+        ))),
         Outcome::ServFail => Err(Failure::new(FailureKind::Other, what("servfail"))),
         Outcome::Refused => Err(Failure::new(FailureKind::Refused, what("refused"))),
         Outcome::OtherError(r) => Err(Failure::new(
@@ -77,7 +104,7 @@ pub(crate) async fn query(
     source: Ipv4Addr,
     q: &Question,
     retransmit: Duration,
-) -> Result<Answer, Failure> {
+) -> Result<Found, Failure> {
     let DnsSocket { server, sock } = dns_socket;
     let server = *server;
     let id: u16 = rand::rng().random();
@@ -118,7 +145,7 @@ async fn query_tcp(
     q: &Question,
     query: &[u8],
     id: u16,
-) -> Result<Answer, Failure> {
+) -> Result<Found, Failure> {
     let mut tcp = net::connect(source, server).await?;
     let framed = dns::tcp_frame(query)
         .map_err(|e| Failure::new(FailureKind::Other, format!("dns tcp: {e}")))?;

@@ -429,14 +429,25 @@ impl Phone<'_> {
             ));
         }
         self.srv_tls = found;
-        let host = match &self.cfg.target.update_server {
+        match &self.cfg.target.update_server {
             // Given with its address: nothing to look up.
-            Some(given) if given.addr.is_some() => return Ok(()),
-            Some(given) => given.host.clone(),
-            None => dns::ucupdates_host(&domain)
-                .map_err(|e| Failure::new(FailureKind::Other, format!("ucupdates host: {e}")))?,
-        };
-        self.resolve(&host).await?;
+            Some(given) if given.addr.is_some() => {}
+            // Given by the scenario: it must resolve.
+            Some(given) => {
+                let host = given.host.clone();
+                self.resolve(&host).await?;
+            }
+            // A pool need not publish ucupdates-r2: the record serves
+            // updates before sign-in only. A phone that the DNS server
+            // tells there is none has no update service to check and signs
+            // in without (a failure to get an answer is still a failure).
+            None => {
+                let host = dns::ucupdates_host(&domain).map_err(|e| {
+                    Failure::new(FailureKind::Other, format!("ucupdates host: {e}"))
+                })?;
+                self.no_update_service = self.resolve_found(&host).await?.is_err();
+            }
+        }
         Ok(())
     }
 

@@ -85,6 +85,31 @@ async fn stages_turned_off_are_skipped() {
     mock.shutdown().await;
 }
 
+/// A pool that publishes no `ucupdates-r2.<domain>` (it serves updates
+/// before sign-in only, and many pools leave it out): the DNS server says
+/// NXDOMAIN, the phone has no update service to check, skips the update
+/// stage and signs in. The DNS stage still succeeds.
+#[tokio::test]
+async fn no_update_record_skips_the_update_check() {
+    let mut mcfg = MockConfig::default();
+    mcfg.web.update.dns_record = false;
+    let mock = mock(mcfg).await;
+    let rec = Collect::default();
+    let r = run(&phone(6, "13579"), &config(&mock), &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    let of = |stage: Stage| -> Vec<Outcome> {
+        rec.events()
+            .into_iter()
+            .filter(|e| e.stage == stage)
+            .map(|e| e.outcome)
+            .collect()
+    };
+    assert_eq!(of(Stage::Dns), [Outcome::Ok]);
+    assert_eq!(of(Stage::Update), [Outcome::Skipped]);
+    assert_eq!(of(Stage::Register), [Outcome::Ok]);
+    mock.shutdown().await;
+}
+
 /// Firmware rollout: told to update, the phone downloads the image and
 /// starts again at stage 1, once, with the new version.
 #[tokio::test]
