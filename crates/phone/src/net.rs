@@ -635,16 +635,19 @@ mod tests {
     const TLS12: Versions = &[&rustls::version::TLS12];
     const TLS13: Versions = &[&rustls::version::TLS13];
 
+    /// A TLS 1.2 client configuration with no root to trust.
+    fn trusting_nothing() -> ClientConfig {
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_protocol_versions(TLS12)
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    }
+
     /// The failure of a TLS 1.2 handshake with a server that reads the
     /// ClientHello and answers `answer`.
     async fn refused_with(answer: &'static [u8]) -> Failure {
-        let config = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_protocol_versions(TLS12)
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+        let config = trusting_nothing();
         let (near, mut far) = tokio::io::duplex(64 * 1024);
         let server = tokio::spawn(async move {
             let mut hello = [0u8; 5];
@@ -733,13 +736,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_issuer_says_where_the_roots_come_from() {
         let (_, server) = test_server(TLS12);
-        let client = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_protocol_versions(TLS12)
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+        let client = trusting_nothing();
         let (near, far) = tokio::io::duplex(64 * 1024);
         let accept = tokio::spawn(async move {
             tokio_rustls::TlsAcceptor::from(Arc::new(server))
