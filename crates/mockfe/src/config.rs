@@ -156,6 +156,10 @@ pub struct DnsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SntpConfig {
+    /// Advertise the time server: DHCP option 42 and the
+    /// `_ntp._udp.<domain>` SRV record. Without either, phones have no time
+    /// server to ask.
+    pub published: bool,
     /// Stratum announced (a domain controller is usually 2 to 4).
     pub stratum: u8,
     /// Seconds the served time is off from the system clock (negative:
@@ -423,6 +427,7 @@ impl Default for DnsConfig {
 impl Default for SntpConfig {
     fn default() -> Self {
         SntpConfig {
+            published: true,
             stratum: 3,
             clock_offset_secs: 0,
             capacity: capacity(

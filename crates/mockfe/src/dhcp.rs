@@ -32,6 +32,8 @@ pub struct Pointers {
     pub web_server: String,
     /// Option 43 sub-option 4: the HTTPS port actually bound.
     pub web_port: u16,
+    /// Whether to hand out option 42 (`sntp.published`).
+    pub time_server: bool,
 }
 
 /// The DHCP service.
@@ -94,8 +96,10 @@ impl Dhcp {
             DhcpOption::Router(vec![self.cfg.router]),
             DhcpOption::DomainNameServer(vec![self.ptr.server]),
             DhcpOption::DomainName(self.ptr.domain.clone()),
-            DhcpOption::NtpServers(vec![self.ptr.server]),
         ];
+        if self.ptr.time_server {
+            opts.push(DhcpOption::NtpServers(vec![self.ptr.server]));
+        }
         let class = req.vendor_class.as_deref().unwrap_or_default();
         if class == VENDOR_CLASS_UC.as_bytes() {
             let mut uc = UcClientOptions::new(self.ptr.web_server.clone());

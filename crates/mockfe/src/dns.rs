@@ -36,13 +36,13 @@ pub struct FrontEndPorts {
 /// and external registrar SRVs point at every Front End with equal priority
 /// and weight (DNS load balancing; each Front End has its own port here
 /// because they share one loopback address), `_ntp._udp` at the mock's SNTP
-/// port, and A (or AAAA) records for the pool, the Front Ends and
+/// port (when `sntp_port` is given), and A (or AAAA) records for the pool, the Front Ends and
 /// `ucupdates-r2.<domain>` (when `update_record`).
 pub fn zone(
     domain: &str,
     pool_fqdn: &str,
     fes: &[FrontEndPorts],
-    sntp_port: u16,
+    sntp_port: Option<u16>,
     ip: IpAddr,
     ttl: u32,
     update_record: bool,
@@ -76,7 +76,9 @@ pub fn zone(
             .with(srv(Service::SipInternal, fe.sip_tcp, &fe.fqdn)?)
             .with(srv(Service::SipTls, fe.sip_tls, &fe.fqdn)?);
     }
-    z = z.with(srv(Service::Ntp, sntp_port, pool_fqdn)?);
+    if let Some(port) = sntp_port {
+        z = z.with(srv(Service::Ntp, port, pool_fqdn)?);
+    }
     let addr = match ip {
         IpAddr::V4(a) => RecordData::A(a),
         IpAddr::V6(a) => RecordData::Aaaa(a),

@@ -231,7 +231,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         &cfg.sip_domain,
         &cfg.pool_fqdn,
         &fe_ports,
-        endpoints.sntp.port(),
+        cfg.sntp.published.then_some(endpoints.sntp.port()),
         ip,
         ttl,
         cfg.web.update.dns_record,
@@ -285,6 +285,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
             sip_server: cfg.pool_fqdn.clone(),
             web_server: cfg.pool_fqdn.clone(),
             web_port: endpoints.https.port(),
+            time_server: cfg.sntp.published,
         };
         tasks.spawn(udp::serve(
             Arc::new(dhcp_sock),

@@ -121,6 +121,9 @@ pub(crate) struct Phone<'a> {
     /// DNS said `ucupdates-r2.<domain>` does not exist: there is no update
     /// service to check, and the update stage is skipped.
     pub(crate) no_update_service: bool,
+    /// Set by a stage that found nothing to do (a server the DNS says
+    /// there is none of): its attempt is recorded as skipped.
+    pub(crate) nothing_found: bool,
     pub(crate) updated_to: Option<Box<str>>,
     pub(crate) trust: Option<Arc<Trust>>,
     pub(crate) web_tls: Option<Arc<ClientConfig>>,
@@ -173,6 +176,7 @@ impl<'a> Phone<'a> {
             srv_tls: Vec::new(),
             restart: false,
             no_update_service: false,
+            nothing_found: false,
             updated_to: None,
             trust: None,
             web_tls: None,
@@ -471,7 +475,12 @@ impl Run<'_> {
             });
             match result {
                 Ok(()) => {
-                    self.record(stage, attempt, intended, started, Outcome::Ok);
+                    let outcome = if std::mem::take(&mut phone.nothing_found) {
+                        Outcome::Skipped
+                    } else {
+                        Outcome::Ok
+                    };
+                    self.record(stage, attempt, intended, started, outcome);
                     self.due = clock::now();
                     return Ok(());
                 }

@@ -31,6 +31,7 @@ use crate::bootstrap::{Fail, Phone, Step, fail};
 use crate::config::HostPort;
 use crate::net::{self, Body, io_failure};
 use crate::relay::Transaction;
+use crate::resolve::Found;
 use crate::sip::Candidate;
 use crate::{Failure, FailureKind, clock};
 
@@ -330,7 +331,10 @@ impl Phone<'_> {
         Ok(())
     }
 
-    /// Stage 2b: SNTP to option 42's server, else `_ntp._udp`'s.
+    /// Stage 2b: SNTP to option 42's server, else `_ntp._udp`'s. With
+    /// neither, a phone would ask `time.windows.com` (PROTOCOL.md); the
+    /// harness sends nothing outside the pool, so the stage is recorded as
+    /// skipped, the DNS server's answer in the trace.
     pub(crate) async fn ntp(&mut self) -> Step<()> {
         let server = match self.boot.as_ref().and_then(|b| b.time_servers.first()) {
             Some(ip) => SocketAddr::from((*ip, self.cfg.target.ports.sntp.unwrap_or(sntp::PORT))),
@@ -338,7 +342,16 @@ impl Phone<'_> {
                 let domain = self.domain().to_owned();
                 let q = Question::srv(Service::Ntp, &domain)
                     .map_err(|e| Failure::new(FailureKind::Other, format!("ntp srv: {e}")))?;
-                let a = self.ask_dns(self.cfg.target.dns_server, &q).await?;
+                let a = match self.ask_dns_found(self.cfg.target.dns_server, &q).await? {
+                    Found::Records(a) => a,
+                    Found::Absent(_) => {
+                        self.wire(crate::Direction::Received, || {
+                            "no time server (no option 42, no _ntp._udp record): a phone would ask time.windows.com; phonestorm does not".into()
+                        });
+                        self.nothing_found = true;
+                        return Ok(());
+                    }
+                };
                 let srv = a.srv.first().cloned().ok_or_else(|| {
                     Fail::from(Failure::new(FailureKind::Other, "ntp srv: no record"))
                 })?;

@@ -110,6 +110,29 @@ async fn no_update_record_skips_the_update_check() {
     mock.shutdown().await;
 }
 
+/// A pool that advertises no time server (no DHCP option 42, no
+/// `_ntp._udp` record): a phone would ask time.windows.com, which the
+/// harness does not; the time stage is recorded as skipped and the phone
+/// signs in.
+#[tokio::test]
+async fn no_time_server_skips_the_time_stage() {
+    let mut mcfg = MockConfig::default();
+    mcfg.sntp.published = false;
+    let mock = mock(mcfg).await;
+    let rec = Collect::default();
+    let r = run(&phone(7, "13579"), &config(&mock), &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    assert_eq!(r.ntp_offset_nanos, None);
+    let ntp: Vec<Outcome> = rec
+        .events()
+        .into_iter()
+        .filter(|e| e.stage == Stage::Ntp)
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(ntp, [Outcome::Skipped]);
+    mock.shutdown().await;
+}
+
 /// Firmware rollout: told to update, the phone downloads the image and
 /// starts again at stage 1, once, with the new version.
 #[tokio::test]
