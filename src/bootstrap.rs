@@ -72,7 +72,10 @@ impl Recorder for Trace {
             .as_secs_f64();
         let verdict = match &e.outcome {
             Outcome::Ok => format!("ok in {took:.1} ms"),
-            Outcome::Skipped => "skipped (off, or given by the scenario)".to_owned(),
+            Outcome::Skipped => {
+                "skipped (off, given by the scenario, or nothing to ask: see the lines above)"
+                    .to_owned()
+            }
             Outcome::Failed(f) => format!("FAILED after {took:.1} ms: {f}"),
         };
         let attempt = if e.attempt > 0 {
