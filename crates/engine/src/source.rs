@@ -106,7 +106,7 @@ pub fn deserialize<T: DeserializeOwned>(
     for (range, key, _) in &regions {
         let raw = virt.get(range.clone()).unwrap_or_default();
         let value = match DeValue::parse(raw) {
-            Ok(v) => v.into_inner(),
+            Ok(v) => shifted(v.into_inner(), range.start),
             Err(_) => DeValue::String(Cow::Borrowed(raw)),
         };
         let path = split_key(key).ok_or_else(|| Error::Scenario {
@@ -184,6 +184,37 @@ fn split_key(key: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// `value` with the spans inside it moved `by` bytes on. A `--set` value
+/// is parsed alone, so the keys and values of an inline table or array
+/// count from its own first byte; moved to where it lies in the virtual
+/// text, an error inside it says `--set key` rather than a place in the
+/// file.
+fn shifted(value: DeValue<'_>, by: usize) -> DeValue<'_> {
+    let at = |r: Range<usize>| r.start + by..r.end + by;
+    match value {
+        DeValue::Table(t) => {
+            let mut out = DeTable::new();
+            for (k, v) in t {
+                let (ks, vs) = (at(k.span()), at(v.span()));
+                out.insert(
+                    Spanned::new(ks, k.into_inner()),
+                    Spanned::new(vs, shifted(v.into_inner(), by)),
+                );
+            }
+            DeValue::Table(out)
+        }
+        DeValue::Array(a) => DeValue::Array(
+            a.into_iter()
+                .map(|v| {
+                    let s = at(v.span());
+                    Spanned::new(s, shifted(v.into_inner(), by))
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn insert<'i>(
     table: &mut DeTable<'i>,
     path: &[String],
@@ -226,6 +257,37 @@ mod tests {
         count: u32,
         #[serde(default)]
         name: Option<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Limits {
+        #[allow(dead_code)] // read by serde only
+        limits: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)] // read by serde only
+        rate: u32,
+    }
+
+    /// A mistake inside an inline table given with --set is the --set's,
+    /// not at the file's first line.
+    #[test]
+    fn an_error_inside_a_set_table_names_the_set() {
+        let err = deserialize::<Limits>(
+            "s.toml",
+            "[limits]\nrate = 1\n",
+            &["limits={ rate = 2, nonsense = 1 }".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("--set limits: unknown field `nonsense`"),
+            "{err}"
+        );
     }
 
     #[test]
