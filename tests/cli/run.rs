@@ -116,6 +116,10 @@ fn validate_reads_the_files_the_scenario_names() {
             "target.mock_config=\"missing-mock.toml\"",
             "missing-mock.toml",
         ),
+        (
+            "templates=\"missing-templates\"",
+            "missing-templates is not a directory",
+        ),
     ] {
         for args in [
             &["validate", SMOKE, "--set", set][..],

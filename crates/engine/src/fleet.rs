@@ -335,6 +335,15 @@ fn source_range((first, last): (IpAddr, IpAddr)) -> Result<Option<SourceRange>> 
 /// Templates from a directory: a file named as a template kind replaces
 /// that built-in body; others keep the default.
 fn templates(dir: &Path) -> Result<TemplateSet> {
+    // A mistyped directory would otherwise leave every body the built-in
+    // one without a word, which against a real pool is the one mistake
+    // the key exists to avoid.
+    if !dir.is_dir() {
+        return Err(setup(format!(
+            "templates: {} is not a directory",
+            dir.display()
+        )));
+    }
     let mut set = TemplateSet::defaults().map_err(|e| setup(e.to_string()))?;
     for kind in TemplateKind::ALL {
         let path = dir.join(kind.file_name());
