@@ -259,33 +259,19 @@ mod tests {
         name: Option<String>,
     }
 
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Limits {
-        #[allow(dead_code)] // read by serde only
-        limits: Inner,
-    }
-
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Inner {
-        #[allow(dead_code)] // read by serde only
-        rate: u32,
-    }
-
     /// A mistake inside an inline table given with --set is the --set's,
     /// not at the file's first line.
     #[test]
     fn an_error_inside_a_set_table_names_the_set() {
-        let err = deserialize::<Limits>(
+        let err = deserialize::<Doc>(
             "s.toml",
-            "[limits]\nrate = 1\n",
-            &["limits={ rate = 2, nonsense = 1 }".into()],
+            "[phones]\ncount = 1\n",
+            &["phones={ count = 2, nonsense = 1 }".into()],
         )
         .unwrap_err()
         .to_string();
         assert!(
-            err.starts_with("--set limits: unknown field `nonsense`"),
+            err.starts_with("--set phones: unknown field `nonsense`"),
             "{err}"
         );
     }

@@ -128,6 +128,17 @@ impl Collect {
     pub(crate) fn events(&self) -> Vec<StageEvent> {
         self.events.lock().unwrap().clone()
     }
+
+    /// How each attempt at `stage` ended, in order.
+    pub(crate) fn outcomes(&self, stage: Stage) -> Vec<Outcome> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.stage == stage)
+            .map(|e| e.outcome.clone())
+            .collect()
+    }
 }
 
 /// The register stage's last failure.

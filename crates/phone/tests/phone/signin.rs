@@ -97,16 +97,9 @@ async fn no_update_record_skips_the_update_check() {
     let rec = Collect::default();
     let r = run(&phone(6, "13579"), &config(&mock), &rec).await;
     assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
-    let of = |stage: Stage| -> Vec<Outcome> {
-        rec.events()
-            .into_iter()
-            .filter(|e| e.stage == stage)
-            .map(|e| e.outcome)
-            .collect()
-    };
-    assert_eq!(of(Stage::Dns), [Outcome::Ok]);
-    assert_eq!(of(Stage::Update), [Outcome::Skipped]);
-    assert_eq!(of(Stage::Register), [Outcome::Ok]);
+    assert_eq!(rec.outcomes(Stage::Dns), [Outcome::Ok]);
+    assert_eq!(rec.outcomes(Stage::Update), [Outcome::Skipped]);
+    assert_eq!(rec.outcomes(Stage::Register), [Outcome::Ok]);
     mock.shutdown().await;
 }
 
@@ -123,13 +116,7 @@ async fn no_time_server_skips_the_time_stage() {
     let r = run(&phone(7, "13579"), &config(&mock), &rec).await;
     assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
     assert_eq!(r.ntp_offset_nanos, None);
-    let ntp: Vec<Outcome> = rec
-        .events()
-        .into_iter()
-        .filter(|e| e.stage == Stage::Ntp)
-        .map(|e| e.outcome)
-        .collect();
-    assert_eq!(ntp, [Outcome::Skipped]);
+    assert_eq!(rec.outcomes(Stage::Ntp), [Outcome::Skipped]);
     mock.shutdown().await;
 }
 
