@@ -259,17 +259,22 @@ mod tests {
         name: Option<String>,
     }
 
+    /// The message of the error reading `text` as `s.toml` with `sets`.
+    fn error(text: &str, sets: &[&str]) -> String {
+        let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+        deserialize::<Doc>("s.toml", text, &sets)
+            .unwrap_err()
+            .to_string()
+    }
+
     /// A mistake inside an inline table given with --set is the --set's,
     /// not at the file's first line.
     #[test]
     fn an_error_inside_a_set_table_names_the_set() {
-        let err = deserialize::<Doc>(
-            "s.toml",
+        let err = error(
             "[phones]\ncount = 1\n",
-            &["phones={ count = 2, nonsense = 1 }".into()],
-        )
-        .unwrap_err()
-        .to_string();
+            &["phones={ count = 2, nonsense = 1 }"],
+        );
         assert!(
             err.starts_with("--set phones: unknown field `nonsense`"),
             "{err}"
@@ -300,52 +305,34 @@ mod tests {
 
     #[test]
     fn set_with_wrong_type_names_the_key() {
-        let err = deserialize::<Doc>(
-            "s.toml",
-            "[phones]\ncount = 5\n",
-            &["phones.count=abc".into()],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = error("[phones]\ncount = 5\n", &["phones.count=abc"]);
         assert!(err.starts_with("--set phones.count: "), "{err}");
         assert!(err.contains("expected an integer"), "{err}");
     }
 
     #[test]
     fn file_type_error_names_line_and_column() {
-        let err = deserialize::<Doc>("s.toml", "[phones]\ncount = \"x\"\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = error("[phones]\ncount = \"x\"\n", &[]);
         assert!(err.starts_with("s.toml: line 2, column 9: "), "{err}");
         assert!(err.contains("expected an integer"), "{err}");
     }
 
     #[test]
     fn unknown_key_names_line() {
-        let err = deserialize::<Doc>("s.toml", "[phones]\ncount = 1\ncuont = 2\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = error("[phones]\ncount = 1\ncuont = 2\n", &[]);
         assert!(err.starts_with("s.toml: line 3, column 1: "), "{err}");
         assert!(err.contains("cuont"), "{err}");
     }
 
     #[test]
     fn syntax_error_names_line() {
-        let err = deserialize::<Doc>("s.toml", "[phones]\ncount = = 1\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = error("[phones]\ncount = = 1\n", &[]);
         assert!(err.starts_with("s.toml: line 2"), "{err}");
     }
 
     #[test]
     fn set_into_a_scalar_is_refused() {
-        let err = deserialize::<Doc>(
-            "s.toml",
-            "[phones]\ncount = 1\n",
-            &["phones.count.x=1".into()],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = error("[phones]\ncount = 1\n", &["phones.count.x=1"]);
         assert!(
             err.starts_with("--set phones.count.x: count is not a table"),
             "{err}"
@@ -354,8 +341,8 @@ mod tests {
 
     #[test]
     fn set_without_equals_is_refused() {
-        let err = deserialize::<Doc>("s.toml", "", &["phones.count".into()]).unwrap_err();
-        assert!(err.to_string().contains("expected key=value"), "{err}");
+        let err = error("", &["phones.count"]);
+        assert!(err.contains("expected key=value"), "{err}");
     }
 
     #[test]
