@@ -28,8 +28,9 @@ pub(crate) struct Args {
     /// Phone number or extension typed at the PIN prompt.
     #[arg(long, value_name = "EXT", value_parser = number)]
     ext: String,
-    /// The PIN (never printed, not even when it is refused: checked in
-    /// [`run`] rather than by clap, whose message repeats the value).
+    /// The PIN, digits (never printed, not even when it is refused).
+    // Checked in `run` rather than by a clap value parser, whose error
+    // message would repeat the value.
     #[arg(long, value_name = "PIN")]
     pin: String,
     /// Override a scenario key; repeatable.
