@@ -286,6 +286,7 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
             max: st.retry.backoff_max,
             jitter: st.retry.jitter,
         };
+        pc.required = st.required;
         if let Some(pem) = &st.given.root_chain {
             c.given_root_chain = read_pem_chain(pem)?;
         }

@@ -284,6 +284,8 @@ struct StageToml {
     given: Option<GivenToml>,
     /// register only: auto (default), tls-dsk or certificate.
     auth: Option<Spanned<RegisterAuth>>,
+    /// update only: whether a failed update check fails the phone.
+    required: S<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -580,6 +582,22 @@ pub struct StageSettings {
     pub retry: Retry,
     /// Given results; any given result skips the stage.
     pub given: Given,
+    /// A phone whose every attempt failed stops (true) or goes on to the
+    /// next stage (false). Only `update` may go on, and does by default.
+    pub required: bool,
+}
+
+impl StageSettings {
+    /// `stage` as a scenario that says nothing of it runs it.
+    fn default_for(stage: Stage, timeout: Duration, retry: Retry) -> Self {
+        StageSettings {
+            enabled: true,
+            timeout,
+            retry,
+            given: Given::default(),
+            required: stage != Stage::Update,
+        }
+    }
 }
 
 /// What a phone does once signed in.
@@ -1364,12 +1382,7 @@ impl Validator<'_> {
                 .map(|st| {
                     (
                         st,
-                        StageSettings {
-                            enabled: true,
-                            timeout: default_timeout,
-                            retry: Retry::default(),
-                            given: Given::default(),
-                        },
+                        StageSettings::default_for(st, default_timeout, Retry::default()),
                     )
                 })
                 .collect());
@@ -1397,15 +1410,7 @@ impl Validator<'_> {
         let mut no_chain = None;
         for (stage, st) in per.into_vec() {
             let Some(st) = st else {
-                out.push((
-                    stage,
-                    StageSettings {
-                        enabled: true,
-                        timeout,
-                        retry,
-                        given: Given::default(),
-                    },
-                ));
+                out.push((stage, StageSettings::default_for(stage, timeout, retry)));
                 continue;
             };
             if let Some(a) = &st.auth
@@ -1414,6 +1419,19 @@ impl Validator<'_> {
                 return self.err(
                     a.span(),
                     format!("stage {stage} has no auth setting; only stages.register does"),
+                );
+            }
+            if let Some(r) = &st.required
+                && stage != Stage::Update
+            {
+                // Every other stage feeds the next: a phone without an
+                // address, a registrar, a web ticket or a certificate
+                // cannot go on.
+                return self.err(
+                    r.span(),
+                    format!(
+                        "stage {stage} has no required setting; only stages.update does (a phone cannot go on without the others)"
+                    ),
                 );
             }
             let timeout = self.opt_duration(&st.timeout)?.unwrap_or(timeout);
@@ -1437,6 +1455,10 @@ impl Validator<'_> {
                     timeout,
                     retry: self.retry(st.retry.as_ref(), retry)?,
                     given,
+                    required: st
+                        .required
+                        .as_ref()
+                        .map_or(stage != Stage::Update, |r| *r.get_ref()),
                 },
             ));
         }
@@ -2080,6 +2102,29 @@ min_samples = 50
         assert!(e.contains("line 8") && e.contains("unknown variant"), "{e}");
         let e = err(&format!("{MINIMAL}[stages.dns]\nauth = \"tls-dsk\"\n"));
         assert!(e.contains("only stages.register"), "{e}");
+    }
+
+    /// The update check goes on by default (a phone keeps its firmware
+    /// and signs in); `required = true` makes its failure the phone's. No
+    /// other stage takes the key: each feeds the next.
+    #[test]
+    fn only_the_update_check_may_fail_without_failing_the_phone() {
+        let s = parse(MINIMAL).unwrap();
+        for stage in Stage::ALL {
+            let required = s.stage(stage).unwrap().required;
+            assert_eq!(required, stage != Stage::Update, "{stage}");
+        }
+        let s = parse(&format!("{MINIMAL}[stages.retry]\nattempts = 2\n")).unwrap();
+        assert!(!s.stage(Stage::Update).unwrap().required);
+        let s = parse(&format!("{MINIMAL}[stages.update]\nrequired = true\n")).unwrap();
+        assert!(s.stage(Stage::Update).unwrap().required);
+        let e = err(&format!(
+            "{MINIMAL}[stages.certificate]\nrequired = false\n"
+        ));
+        assert!(
+            e.contains("line 8") && e.contains("stage certificate has no required setting"),
+            "{e}"
+        );
     }
 
     #[test]

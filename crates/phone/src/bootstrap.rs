@@ -503,6 +503,17 @@ impl Run<'_> {
                 }
             }
         }
+        if !sc.required {
+            // Every attempt is recorded as failed; the phone goes on, as
+            // one that cannot reach its update service keeps its firmware
+            // and signs in. The next stage starts now, not after the
+            // backoff the last failure set.
+            phone.wire(crate::Direction::Received, || {
+                format!("{stage} failed ({last}); the phone goes on without it (stages.{stage}.required = false)")
+            });
+            self.due = clock::now();
+            return Ok(());
+        }
         Err(Ended::Failed(stage, last))
     }
 }

@@ -180,15 +180,23 @@ pub struct StageConfig {
     pub timeout: Duration,
     /// Retries.
     pub retry: Retry,
+    /// Whether a phone whose every attempt at the stage failed stops
+    /// there (true) or records the failures and goes on to the next stage
+    /// (false). [`PhoneConfig::new`] lets only the update check go on: a
+    /// phone that cannot reach the update service keeps its firmware and
+    /// signs in, and on a Monday the pool's later services still get its
+    /// load.
+    pub required: bool,
 }
 
 impl Default for StageConfig {
-    /// On, 30 s per attempt, [`Retry::default`].
+    /// On, 30 s per attempt, [`Retry::default`], required.
     fn default() -> Self {
         StageConfig {
             enabled: true,
             timeout: Duration::from_secs(30),
             retry: Retry::default(),
+            required: true,
         }
     }
 }
@@ -393,6 +401,13 @@ impl PhoneConfig {
             if let Some(c) = stages.get_mut(s.index()) {
                 c.timeout = Duration::from_secs(10);
             }
+        }
+        // The update check is the one stage a phone can do without: the
+        // Device Update service only offers new firmware ("checked at
+        // power-on, at sign-in and every 24 h", PROTOCOL.md stage 4), and
+        // no step after it uses what it returns.
+        if let Some(c) = stages.get_mut(Stage::Update.index()) {
+            c.required = false;
         }
         Ok(PhoneConfig {
             target,

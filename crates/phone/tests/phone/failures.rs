@@ -1,6 +1,7 @@
 //! Failures as phones meet them: an unreachable first registrar, a 301 to
-//! the user's home Front End, a 503 whose Retry-After is honoured, and a
-//! certificate issued already expired.
+//! the user's home Front End, a refused update check (recorded; the phone
+//! goes on unless the check is required), a 503 whose Retry-After is
+//! honoured, and a certificate issued already expired.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,16 +50,52 @@ async fn unreachable_first_registrar_falls_back_to_dns() {
 }
 
 /// A scenario's `dns.given.update_server` replaces `ucupdates-r2.<domain>`:
-/// pointed at a closed port, the update check is refused there.
+/// pointed at a closed port, the update check is refused there, each
+/// attempt recorded with its reason, and the phone goes on to sign in,
+/// as one that cannot reach its update service keeps its firmware.
 #[tokio::test]
-async fn given_update_server_is_where_the_update_check_goes() {
+async fn a_refused_update_check_is_recorded_and_the_phone_signs_in() {
     let mock = mock(MockConfig::default()).await;
     let mut cfg = config(&mock);
     cfg.target.update_server = Some(HostPort::at("updates.contoso.com", closed_port().await));
-    cfg.stage_mut(Stage::Update).retry.attempts = 1;
+    cfg.stage_mut(Stage::Update).retry.attempts = 2;
+    let rec = Collect::default();
+    let r = run(&phone(3, "13579"), &cfg, &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    let update = rec.outcomes(Stage::Update);
+    assert_eq!(update.len(), 2, "{update:?}");
+    for o in &update {
+        assert!(
+            matches!(o, Outcome::Failed(f) if f.kind == FailureKind::Refused),
+            "{o:?}"
+        );
+    }
+    // Every later stage ran after it.
+    for stage in [
+        Stage::RootChain,
+        Stage::WebTicket,
+        Stage::Certificate,
+        Stage::Register,
+    ] {
+        assert_eq!(rec.outcomes(stage), vec![Outcome::Ok], "{stage}");
+    }
+    assert_eq!(r.updated_to, None);
+    mock.shutdown().await;
+}
+
+/// `required`: the same refusal stops the phone at the update check.
+#[tokio::test]
+async fn a_required_update_check_that_is_refused_fails_the_phone() {
+    let mock = mock(MockConfig::default()).await;
+    let mut cfg = config(&mock);
+    cfg.target.update_server = Some(HostPort::at("updates.contoso.com", closed_port().await));
+    let update = cfg.stage_mut(Stage::Update);
+    update.retry.attempts = 1;
+    update.required = true;
     let rec = Collect::default();
     let r = run(&phone(3, "13579"), &cfg, &rec).await;
     failed_at(&r, Stage::Update, FailureKind::Refused);
+    assert!(rec.outcomes(Stage::RootChain).is_empty());
     mock.shutdown().await;
 }
 
