@@ -323,29 +323,44 @@ fn rates(intervals: &[Interval], every: f64, f: impl Fn(&Interval) -> u64) -> Ve
 
 fn stage_rows(report: &Report) -> String {
     let mut s = String::new();
-    let row = |s: &mut String, name: &str, count: u64, ok: u64, failed: u64, l: &Latencies| {
+    let row = |s: &mut String,
+               name: &str,
+               count: u64,
+               ok: u64,
+               failed: u64,
+               skipped: u64,
+               l: &Latencies| {
         let (c, r) = (&l.corrected, &l.raw);
         let _ = write!(
             s,
-            r#"<tr data-stage="{}" data-p99="{}"><th>{}</th><td>{count}</td><td>{ok}</td><td>{failed}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td class="raw">{:.1}</td><td class="raw">{:.1}</td><td class="raw">{:.1}</td><td class="raw">{:.1}</td><td class="raw">{:.1}</td></tr>"#,
+            r#"<tr data-stage="{}" data-p99="{}"><th>{}</th><td>{count}</td><td>{ok}</td><td>{failed}</td>"#,
             escape(name),
             c.p99,
             escape(name),
-            c.p50,
-            c.p90,
-            c.p99,
-            c.p999,
-            c.max,
-            r.p50,
-            r.p90,
-            r.p99,
-            r.p999,
-            r.max
         );
-        s.push('\n');
+        let figures = [
+            c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p90, r.p99, r.p999, r.max,
+        ];
+        let none = crate::report::no_latency(ok, failed, skipped);
+        for (i, ms) in figures.into_iter().enumerate() {
+            let class = if i >= 5 { r#" class="raw""# } else { "" };
+            let _ = match none {
+                Some(why) => write!(s, "<td{class}>{}</td>", if i == 0 { why } else { "-" }),
+                None => write!(s, "<td{class}>{ms:.1}</td>"),
+            };
+        }
+        s.push_str("</tr>\n");
     };
     for (stage, r) in &report.stages.0 {
-        row(&mut s, stage.name(), r.count, r.ok, r.failed, &r.latency_ms);
+        row(
+            &mut s,
+            stage.name(),
+            r.count,
+            r.ok,
+            r.failed,
+            r.skipped,
+            &r.latency_ms,
+        );
     }
     let p = &report.phones;
     row(
@@ -354,6 +369,7 @@ fn stage_rows(report: &Report) -> String {
         p.started,
         p.registered,
         p.failed,
+        0,
         &report.signin.latency_ms,
     );
     s
@@ -618,6 +634,45 @@ mod tests {
         }
     }
 
+    /// No zeros for a stage nothing passed, nor for one only skipped.
+    #[test]
+    fn stage_rows_show_no_latency_where_none_was_measured() {
+        let mut r = report();
+        r.stages.0.push((
+            Stage::Register,
+            StageReport {
+                count: 5,
+                failed: 5,
+                ..Default::default()
+            },
+        ));
+        r.stages.0.push((
+            Stage::Vlan,
+            StageReport {
+                count: 5,
+                skipped: 5,
+                ..Default::default()
+            },
+        ));
+        let rows = stage_rows(&r);
+        let row = |name: &str| {
+            rows.lines()
+                .find(|l| l.contains(&format!("<th>{name}</th>")))
+                .unwrap()
+                .to_owned()
+        };
+        let dashes = r#"<td>-</td><td>-</td><td>-</td><td>-</td><td class="raw">-</td>"#;
+        assert!(
+            row("register").contains(&format!("<td>5</td><td>-</td>{dashes}")),
+            "{rows}"
+        );
+        assert!(
+            row("vlan").contains(&format!("<td>0</td><td>skipped</td>{dashes}")),
+            "{rows}"
+        );
+        assert!(!row("certificate").contains("<td>-</td>"), "{rows}");
+    }
+
     #[test]
     fn every_chart_is_drawn_from_the_report() {
         let mut r = report();
@@ -637,6 +692,7 @@ mod tests {
         assert!(page.contains(r#"data-series="http_503""#));
         assert!(page.contains(r#"data-series="signed in so far""#));
         assert!(page.contains(r#"<tr data-stage="certificate" data-p99="812.5">"#));
+        assert!(page.contains("<td>812.5</td>"));
         assert!(page.contains("certificate p99 passed 2 s"));
         // Escaped, never live markup; nothing fetched from anywhere.
         assert!(page.contains("a &lt;test&gt;"));

@@ -129,6 +129,17 @@ pub struct StageReport {
     pub curve_ms: Vec<[f64; 2]>,
 }
 
+/// What a table row shows in place of latencies when none was measured:
+/// `skipped` for a stage only skipped, `-` for one nothing passed. A zero
+/// there would read as a stage that answered at once.
+pub(crate) fn no_latency(ok: u64, failed: u64, skipped: u64) -> Option<&'static str> {
+    match (ok, failed, skipped) {
+        (0, 0, 1..) => Some("skipped"),
+        (0, _, _) => Some("-"),
+        _ => None,
+    }
+}
+
 impl StageReport {
     /// Failed share of ended, non-skipped attempts (0 when none).
     pub fn fail_rate(&self) -> f64 {
@@ -246,7 +257,8 @@ impl Report {
         }
     }
 
-    /// The report as pretty JSON.
+    /// The report as pretty JSON. A stage without a successful attempt
+    /// has zeros for its latencies there; the tables say why instead.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
@@ -281,12 +293,18 @@ impl Report {
                    count: u64,
                    ok: u64,
                    failed: u64,
+                   skipped: u64,
                    l: &Latencies| {
             let (c, r) = (&l.corrected, &l.raw);
+            let cells = match no_latency(ok, failed, skipped) {
+                Some(why) => [why, "-", "-", "-", "-", "-", "-", "-"].map(str::to_owned),
+                None => [c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p99, r.max]
+                    .map(|ms| format!("{ms:.1}")),
+            };
+            let [a, b, cc, d, e, f, g, h] = &cells;
             let _ = writeln!(
                 out,
-                "{name:<12} {count:>7} {ok:>7} {failed:>7} | {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1}",
-                c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p99, r.max
+                "{name:<12} {count:>7} {ok:>7} {failed:>7} | {a:>9} {b:>9} {cc:>9} {d:>9} {e:>9} | {f:>9} {g:>9} {h:>9}"
             );
         };
         for (stage, r) in &self.stages.0 {
@@ -296,6 +314,7 @@ impl Report {
                 r.count,
                 r.ok,
                 r.failed,
+                r.skipped,
                 &r.latency_ms,
             );
         }
@@ -306,6 +325,7 @@ impl Report {
             p.started,
             p.registered,
             p.failed,
+            0,
             &self.signin.latency_ms,
         );
         let _ = write!(
@@ -431,6 +451,45 @@ mod tests {
         assert!(lines[3].starts_with("register"), "{t}");
         assert!(lines[3].contains("12.5") && lines[3].contains("2.5"), "{t}");
         assert!(lines[4].starts_with("signin"), "{t}");
+    }
+
+    /// A stage no attempt passed shows no latency rather than zeros, and
+    /// one every phone skipped says so.
+    #[test]
+    fn table_shows_no_latency_where_none_was_measured() {
+        let mut r = sample();
+        r.stages.0.insert(
+            1,
+            (
+                Stage::Update,
+                StageReport {
+                    count: 4,
+                    failed: 4,
+                    ..Default::default()
+                },
+            ),
+        );
+        r.stages.0[0].1 = StageReport {
+            count: 2,
+            skipped: 2,
+            ..Default::default()
+        };
+        let t = r.table();
+        let cells = |name: &str| -> Vec<String> {
+            let line = t.lines().find(|l| l.starts_with(name)).unwrap();
+            line.split(['|', ' '])
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let dashes = vec!["-"; 7];
+        assert_eq!(
+            cells("dhcp")[4..],
+            [vec!["skipped"], dashes.clone()].concat(),
+            "{t}"
+        );
+        assert_eq!(cells("update")[4..], [vec!["-"], dashes].concat(), "{t}");
+        assert_eq!(cells("register")[6], "12.5", "{t}");
     }
 
     #[test]
