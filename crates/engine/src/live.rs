@@ -45,6 +45,10 @@ impl Recorder for Tee {
         self.recording.wire(phone, stage, direction, text);
     }
 
+    fn went_on(&self, phone: u32, stage: Stage) {
+        self.recording.went_on(phone, stage);
+    }
+
     fn signed_in(&self, phone: u32) {
         self.metrics.signed_in(phone, clock::now());
         self.recording.signed_in(phone);
@@ -144,6 +148,13 @@ mod tests {
             page.contains("phonestorm_stage_failures_total{reason=\"timeout\",stage=\"vlan\"} 1\n"),
             "{page}"
         );
+        // Phone 1 goes on without the vlan stage: the live view moves it.
+        tee.went_on(1, Stage::Vlan);
+        let page = String::from_utf8(m.render()).unwrap();
+        for (stage, n) in [("vlan", 0), ("dhcp", 1)] {
+            let line = format!("phonestorm_phones_at_stage{{stage=\"{stage}\"}} {n}\n");
+            assert!(page.contains(&line), "{line}{page}");
+        }
         let r = rec.report(crate::report::Ending::Completed, Duration::from_secs(1));
         assert_eq!(r.phones.registered, 1);
         assert_eq!(r.stages.get(Stage::Vlan).unwrap().failed, 1);

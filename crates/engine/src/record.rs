@@ -542,6 +542,24 @@ impl Recording {
     }
 }
 
+impl Recording {
+    /// `phone` is done with `stage`: the gauges count it at the next one.
+    fn past(&self, phone: u32, stage: Stage) {
+        let Some(slot) = usize::try_from(phone).ok().and_then(|i| self.phones.get(i)) else {
+            return;
+        };
+        let next = u8::try_from(stage.index() + 1).unwrap_or(u8::MAX);
+        let state = slot.state.load(Relaxed);
+        if state == RUNNING || state == SIGNED_IN {
+            let old = slot.position.swap(next, Relaxed);
+            if old != next {
+                self.gauge(old, -1);
+                self.gauge(next, 1);
+            }
+        }
+    }
+}
+
 impl Recorder for Recording {
     fn record(&self, e: StageEvent) {
         let Some(counters) = self.stages.get(e.stage.index()) else {
@@ -561,20 +579,8 @@ impl Recorder for Recording {
                 false
             }
         };
-        if advanced
-            && let Some(slot) = usize::try_from(e.phone)
-                .ok()
-                .and_then(|i| self.phones.get(i))
-        {
-            let next = u8::try_from(e.stage.index() + 1).unwrap_or(u8::MAX);
-            let state = slot.state.load(Relaxed);
-            if state == RUNNING || state == SIGNED_IN {
-                let old = slot.position.swap(next, Relaxed);
-                if old != next {
-                    self.gauge(old, -1);
-                    self.gauge(next, 1);
-                }
-            }
+        if advanced {
+            self.past(e.phone, e.stage);
         }
         let Some(shard) = self.shard() else { return };
         let mut shard = lock(shard);
@@ -604,6 +610,10 @@ impl Recorder for Recording {
             }
             Outcome::Skipped => {}
         }
+    }
+
+    fn went_on(&self, phone: u32, stage: Stage) {
+        self.past(phone, stage);
     }
 
     fn signed_in(&self, phone: u32) {
@@ -842,6 +852,11 @@ mod tests {
         let at = |st: Stage| s.stages.iter().find(|(x, _)| *x == st).unwrap().1.phones_at;
         assert_eq!((at(Stage::Vlan), at(Stage::Dhcp)), (1, 1));
         assert!(s.line().contains("vlan 1, dhcp 1"), "{}", s.line());
+        // A stage the phone goes on without: counted at the next one.
+        r.went_on(0, Stage::Dhcp);
+        let s = r.snapshot();
+        let at = |st: Stage| s.stages.iter().find(|(x, _)| *x == st).unwrap().1.phones_at;
+        assert_eq!((at(Stage::Dhcp), at(Stage::Ntp)), (0, 1));
         for st in Stage::ALL {
             r.record(event(1, st, 0, t0, [0, 0, 1], Outcome::Ok));
         }

@@ -512,6 +512,7 @@ impl Run<'_> {
                 format!("{stage} failed ({last}); the phone goes on without it (stages.{stage}.required = false)")
             });
             self.due = clock::now();
+            self.recorder.went_on(self.phone, stage);
             return Ok(());
         }
         Err(Ended::Failed(stage, last))

@@ -215,6 +215,9 @@ pub trait Recorder: Send + Sync {
     }
     /// One traced message of `stage`, PIN already masked.
     fn wire(&self, _phone: u32, _stage: Stage, _direction: Direction, _text: &str) {}
+    /// The phone goes on past `stage`, every attempt at which failed: a
+    /// stage it can do without (`StageConfig::required` false).
+    fn went_on(&self, _phone: u32, _stage: Stage) {}
     /// The phone is signed in (200 OK to its first REGISTER).
     fn signed_in(&self, _phone: u32) {}
     /// The phone signed out, gave up, or was stopped after signing in.

@@ -110,11 +110,15 @@ pub(crate) struct Collect {
     pub(crate) events: Mutex<Vec<StageEvent>>,
     pub(crate) signed_in: Mutex<Vec<u32>>,
     pub(crate) signed_out: Mutex<Vec<u32>>,
+    pub(crate) went_on: Mutex<Vec<(u32, Stage)>>,
 }
 
 impl Recorder for Collect {
     fn record(&self, event: StageEvent) {
         self.events.lock().unwrap().push(event);
+    }
+    fn went_on(&self, phone: u32, stage: Stage) {
+        self.went_on.lock().unwrap().push((phone, stage));
     }
     fn signed_in(&self, phone: u32) {
         self.signed_in.lock().unwrap().push(phone);

@@ -80,6 +80,7 @@ async fn a_refused_update_check_is_recorded_and_the_phone_signs_in() {
         assert_eq!(rec.outcomes(stage), vec![Outcome::Ok], "{stage}");
     }
     assert_eq!(r.updated_to, None);
+    assert_eq!(*rec.went_on.lock().unwrap(), [(3, Stage::Update)]);
     mock.shutdown().await;
 }
 
@@ -96,6 +97,7 @@ async fn a_required_update_check_that_is_refused_fails_the_phone() {
     let r = run(&phone(3, "13579"), &cfg, &rec).await;
     failed_at(&r, Stage::Update, FailureKind::Refused);
     assert!(rec.outcomes(Stage::RootChain).is_empty());
+    assert!(rec.went_on.lock().unwrap().is_empty());
     mock.shutdown().await;
 }
 
