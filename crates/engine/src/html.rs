@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use phonestorm_phone::Stage;
 
-use crate::report::{Latencies, Report};
+use crate::report::Report;
 use crate::timeline::Interval;
 
 /// Chart size in SVG user units.
@@ -323,55 +323,26 @@ fn rates(intervals: &[Interval], every: f64, f: impl Fn(&Interval) -> u64) -> Ve
 
 fn stage_rows(report: &Report) -> String {
     let mut s = String::new();
-    let row = |s: &mut String,
-               name: &str,
-               count: u64,
-               ok: u64,
-               failed: u64,
-               skipped: u64,
-               l: &Latencies| {
-        let (c, r) = (&l.corrected, &l.raw);
+    for row in report.rows() {
+        let (c, r) = (&row.latency.corrected, &row.latency.raw);
+        let name = escape(row.name);
         let _ = write!(
             s,
-            r#"<tr data-stage="{}" data-p99="{}"><th>{}</th><td>{count}</td><td>{ok}</td><td>{failed}</td>"#,
-            escape(name),
-            c.p99,
-            escape(name),
+            r#"<tr data-stage="{name}" data-p99="{}"><th>{name}</th><td>{}</td><td>{}</td><td>{}</td>"#,
+            c.p99, row.count, row.ok, row.failed,
         );
         let figures = [
             c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p90, r.p99, r.p999, r.max,
         ];
-        let none = crate::report::no_latency(ok, failed, skipped);
         for (i, ms) in figures.into_iter().enumerate() {
             let class = if i >= 5 { r#" class="raw""# } else { "" };
-            let _ = match none {
+            let _ = match row.none {
                 Some(why) => write!(s, "<td{class}>{}</td>", if i == 0 { why } else { "-" }),
                 None => write!(s, "<td{class}>{ms:.1}</td>"),
             };
         }
         s.push_str("</tr>\n");
-    };
-    for (stage, r) in &report.stages.0 {
-        row(
-            &mut s,
-            stage.name(),
-            r.count,
-            r.ok,
-            r.failed,
-            r.skipped,
-            &r.latency_ms,
-        );
     }
-    let p = &report.phones;
-    row(
-        &mut s,
-        "signin",
-        p.started,
-        p.registered,
-        p.failed,
-        0,
-        &report.signin.latency_ms,
-    );
     s
 }
 
@@ -638,22 +609,15 @@ mod tests {
     #[test]
     fn stage_rows_show_no_latency_where_none_was_measured() {
         let mut r = report();
-        r.stages.0.push((
-            Stage::Register,
-            StageReport {
+        for (stage, failed, skipped) in [(Stage::Register, 5, 0), (Stage::Vlan, 0, 5)] {
+            let row = StageReport {
                 count: 5,
-                failed: 5,
+                failed,
+                skipped,
                 ..Default::default()
-            },
-        ));
-        r.stages.0.push((
-            Stage::Vlan,
-            StageReport {
-                count: 5,
-                skipped: 5,
-                ..Default::default()
-            },
-        ));
+            };
+            r.stages.0.push((stage, row));
+        }
         let rows = stage_rows(&r);
         let row = |name: &str| {
             rows.lines()

@@ -129,6 +129,43 @@ pub struct StageReport {
     pub curve_ms: Vec<[f64; 2]>,
 }
 
+/// One row of the per-stage tables, terminal and HTML: a stage, or the
+/// whole sign-in.
+pub(crate) struct Row<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) count: u64,
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    pub(crate) latency: &'a Latencies,
+    /// What to show instead of the latencies ([`no_latency`]).
+    pub(crate) none: Option<&'static str>,
+}
+
+impl Report {
+    /// The tables' rows: each stage in bootstrap order, then the sign-in
+    /// (counted over started phones).
+    pub(crate) fn rows(&self) -> impl Iterator<Item = Row<'_>> {
+        let stages = self.stages.0.iter().map(|(stage, r)| Row {
+            name: stage.name(),
+            count: r.count,
+            ok: r.ok,
+            failed: r.failed,
+            latency: &r.latency_ms,
+            none: no_latency(r.ok, r.failed, r.skipped),
+        });
+        let p = &self.phones;
+        let signin = Row {
+            name: "signin",
+            count: p.started,
+            ok: p.registered,
+            failed: p.failed,
+            latency: &self.signin.latency_ms,
+            none: no_latency(p.registered, p.failed, 0),
+        };
+        stages.chain(std::iter::once(signin))
+    }
+}
+
 /// What a table row shows in place of latencies when none was measured:
 /// `skipped` for a stage only skipped, `-` for one nothing passed. A zero
 /// there would read as a stage that answered at once.
@@ -288,15 +325,9 @@ impl Report {
             "p99 ms",
             "max ms"
         );
-        let row = |out: &mut String,
-                   name: &str,
-                   count: u64,
-                   ok: u64,
-                   failed: u64,
-                   skipped: u64,
-                   l: &Latencies| {
-            let (c, r) = (&l.corrected, &l.raw);
-            let cells = match no_latency(ok, failed, skipped) {
+        for row in self.rows() {
+            let (c, r) = (&row.latency.corrected, &row.latency.raw);
+            let cells = match row.none {
                 Some(why) => [why, "-", "-", "-", "-", "-", "-", "-"].map(str::to_owned),
                 None => [c.p50, c.p90, c.p99, c.p999, c.max, r.p50, r.p99, r.max]
                     .map(|ms| format!("{ms:.1}")),
@@ -304,30 +335,11 @@ impl Report {
             let [a, b, cc, d, e, f, g, h] = &cells;
             let _ = writeln!(
                 out,
-                "{name:<12} {count:>7} {ok:>7} {failed:>7} | {a:>9} {b:>9} {cc:>9} {d:>9} {e:>9} | {f:>9} {g:>9} {h:>9}"
-            );
-        };
-        for (stage, r) in &self.stages.0 {
-            row(
-                &mut out,
-                stage.name(),
-                r.count,
-                r.ok,
-                r.failed,
-                r.skipped,
-                &r.latency_ms,
+                "{:<12} {:>7} {:>7} {:>7} | {a:>9} {b:>9} {cc:>9} {d:>9} {e:>9} | {f:>9} {g:>9} {h:>9}",
+                row.name, row.count, row.ok, row.failed
             );
         }
         let p = &self.phones;
-        row(
-            &mut out,
-            "signin",
-            p.started,
-            p.registered,
-            p.failed,
-            0,
-            &self.signin.latency_ms,
-        );
         let _ = write!(
             out,
             "phones: {} scheduled, {} started, {} signed in, {} failed",

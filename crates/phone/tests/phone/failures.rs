@@ -10,7 +10,7 @@ use std::time::Duration;
 use phonestorm_mockfe::MockConfig;
 use phonestorm_mockfe::capacity::{Capacity, ServiceTime};
 use phonestorm_phone::{
-    FailureKind, Gate, HostPort, Outcome, PhoneOutcome, Shared, Stage, event::Wait,
+    FailureKind, Gate, HostPort, Outcome, PhoneOutcome, PhoneResult, Shared, Stage, event::Wait,
 };
 use phonestorm_proto::sip::{RegisterParams, Transport, build_register};
 use tokio::io::AsyncWriteExt;
@@ -49,18 +49,28 @@ async fn unreachable_first_registrar_falls_back_to_dns() {
     mock.shutdown().await;
 }
 
-/// A scenario's `dns.given.update_server` replaces `ucupdates-r2.<domain>`:
-/// pointed at a closed port, the update check is refused there, each
-/// attempt recorded with its reason, and the phone goes on to sign in,
-/// as one that cannot reach its update service keeps its firmware.
-#[tokio::test]
-async fn a_refused_update_check_is_recorded_and_the_phone_signs_in() {
+/// A phone whose `dns.given.update_server` (which replaces
+/// `ucupdates-r2.<domain>`) is a closed port, with `attempts` at the
+/// update check, `required` or not: its result and events.
+async fn refused_update_check(attempts: u32, required: bool) -> (PhoneResult, Collect) {
     let mock = mock(MockConfig::default()).await;
     let mut cfg = config(&mock);
     cfg.target.update_server = Some(HostPort::at("updates.contoso.com", closed_port().await));
-    cfg.stage_mut(Stage::Update).retry.attempts = 2;
+    let update = cfg.stage_mut(Stage::Update);
+    update.retry.attempts = attempts;
+    update.required = required;
     let rec = Collect::default();
     let r = run(&phone(3, "13579"), &cfg, &rec).await;
+    mock.shutdown().await;
+    (r, rec)
+}
+
+/// The update check is refused at the given server, each attempt
+/// recorded with its reason, and the phone goes on to sign in, as one
+/// that cannot reach its update service keeps its firmware.
+#[tokio::test]
+async fn a_refused_update_check_is_recorded_and_the_phone_signs_in() {
+    let (r, rec) = refused_update_check(2, false).await;
     assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
     let update = rec.outcomes(Stage::Update);
     assert_eq!(update.len(), 2, "{update:?}");
@@ -81,24 +91,15 @@ async fn a_refused_update_check_is_recorded_and_the_phone_signs_in() {
     }
     assert_eq!(r.updated_to, None);
     assert_eq!(*rec.went_on.lock().unwrap(), [(3, Stage::Update)]);
-    mock.shutdown().await;
 }
 
 /// `required`: the same refusal stops the phone at the update check.
 #[tokio::test]
 async fn a_required_update_check_that_is_refused_fails_the_phone() {
-    let mock = mock(MockConfig::default()).await;
-    let mut cfg = config(&mock);
-    cfg.target.update_server = Some(HostPort::at("updates.contoso.com", closed_port().await));
-    let update = cfg.stage_mut(Stage::Update);
-    update.retry.attempts = 1;
-    update.required = true;
-    let rec = Collect::default();
-    let r = run(&phone(3, "13579"), &cfg, &rec).await;
+    let (r, rec) = refused_update_check(1, true).await;
     failed_at(&r, Stage::Update, FailureKind::Refused);
     assert!(rec.outcomes(Stage::RootChain).is_empty());
     assert!(rec.went_on.lock().unwrap().is_empty());
-    mock.shutdown().await;
 }
 
 #[tokio::test]
