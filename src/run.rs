@@ -229,6 +229,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
                 "phonestorm: pool {} (DNS {}): {abort}",
                 p.sip_domain, p.dns_server
             );
+            let dhcp_runs = scenario
+                .stage(phonestorm_phone::Stage::Dhcp)
+                .is_some_and(|s| s.enabled);
+            if let (true, Some(server), None) = (dhcp_runs, p.dhcp_server, p.dhcp_relay) {
+                // Not an error: a `phonestorm mock` elsewhere answers there,
+                // and a pool target cannot tell it from a real server.
+                eprintln!(
+                    "phonestorm: DHCP to {server}: each phone is its own relay agent on an ephemeral port, where a phonestorm mock answers; a DHCP server answers relays at port 67 (RFC 2131 4.1), so name this host's address in target.dhcp_relay"
+                );
+            }
         }
         let serving = tokio_util::sync::CancellationToken::new();
         if let Some(listener) = listener {

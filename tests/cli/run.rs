@@ -339,3 +339,49 @@ fn abort_rule_stops_a_failing_run_with_exit_1() {
         "{r}"
     );
 }
+
+/// A pool target whose DHCP runs without `target.dhcp_relay`: the run says
+/// at its start that only a phonestorm mock answers a phone relaying from
+/// its own port, and a silent server's failure says it again. The DHCP
+/// and DNS servers are bound, silent sockets on loopback.
+#[test]
+fn dhcp_to_a_pool_without_a_relay_agent_says_why_it_may_stay_silent() {
+    let dhcp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let scenario = temp("silent-dhcp.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[phones]\ncount = 1\n[arrival]\nprofile = \"constant\"\nrate = 1\n[target]\ndhcp_server = \"{}\"\ndns_server = \"{}\"\nsip_domain = \"contoso.com\"\n[stages]\nvlan.enabled = false\ndhcp = {{ timeout = \"1s\", retry = {{ attempts = 1 }} }}\n",
+            dhcp.local_addr().unwrap(),
+            dns.local_addr().unwrap(),
+        ),
+    )
+    .unwrap();
+    let report = temp("silent-dhcp.json");
+    let out = phonestorm(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--report-json",
+        report.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&scenario);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // No threshold is set and one phone is too few for the abort rule.
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let note = format!(
+        "phonestorm: DHCP to {}: each phone is its own relay agent on an ephemeral port",
+        dhcp.local_addr().unwrap()
+    );
+    assert!(
+        err.contains(&note) && err.contains("target.dhcp_relay"),
+        "{err}"
+    );
+    let r = take_report(&report);
+    assert_eq!(r["stages"]["dhcp"]["failures"]["timeout"], 1, "{r}");
+    assert_eq!(r["phones"]["failed"], 1, "{r}");
+    // The datagrams did arrive: the server was silent, not unreachable.
+    dhcp.set_nonblocking(true).unwrap();
+    assert!(dhcp.recv(&mut [0u8; 1500]).is_ok());
+}

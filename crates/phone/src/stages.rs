@@ -253,12 +253,16 @@ impl Phone<'_> {
         }
         // A relayed INFORM is answered to ciaddr:68 (RFC 2131 4.3.5): say
         // so, as that is the one reply the relay's port 67 never sees.
-        let hint = if m.opts().has_msg_type(MessageType::Inform)
-            && matches!(sock, DhcpPath::Relay(_))
-        {
-            " (the ACK to an INFORM goes to ciaddr:68: this host must own the leased addresses and port 68)"
-        } else {
-            ""
+        let hint = match sock {
+            DhcpPath::Relay(_) if m.opts().has_msg_type(MessageType::Inform) => {
+                " (the ACK to an INFORM goes to ciaddr:68: this host must own the leased addresses and port 68)"
+            }
+            DhcpPath::Relay(_) => "",
+            // The usual cause against a real server, which sends its reply
+            // to giaddr:67, never to the port a relayed message came from.
+            DhcpPath::Own(_) => {
+                " (the phone was its own relay agent on an ephemeral port, where a phonestorm mock answers; a DHCP server answers relays at port 67: set target.dhcp_relay)"
+            }
         };
         fail(
             FailureKind::Timeout,

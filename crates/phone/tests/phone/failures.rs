@@ -240,7 +240,13 @@ async fn silent_dhcp_server_times_out_after_every_retransmission() {
     cfg.stage_mut(Stage::Dhcp).retry.attempts = 2;
     let rec = Collect::default();
     let r = run(&phone(8, "13579"), &cfg, &rec).await;
-    failed_at(&r, Stage::Dhcp, FailureKind::Timeout);
+    let f = failed_at(&r, Stage::Dhcp, FailureKind::Timeout);
+    // What usually makes a real server silent: a relay's answer goes to
+    // port 67, not to the phone's own port.
+    assert!(
+        f.detail.contains("after 4 tries") && f.detail.ends_with("set target.dhcp_relay)"),
+        "{f}"
+    );
     let dhcp = rec
         .events()
         .into_iter()
