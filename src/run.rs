@@ -112,13 +112,44 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     RunSettings::from_scenario(&s).map_err(|e| Usage(e.to_string()))?;
     // And so are the files it names and what the phones would refuse.
     Fleet::check(&s).map_err(|e| Usage(e.to_string()))?;
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     println!(
-        "{}: ok ({} phones, {} thresholds)",
+        "{}: ok ({}, {})",
         args.scenario.display(),
-        s.phones.count,
-        s.thresholds.len()
+        plural(s.phones.count as usize, "phone"),
+        plural(s.thresholds.len(), "threshold")
     );
+    for line in pool_notes(&s) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// What a run against a pool says before it starts (and `validate` after
+/// its "ok"): the pool and the abort rule in force, and, when the phones'
+/// DHCP goes to a server without a relay agent, why it may stay silent.
+fn pool_notes(scenario: &Scenario) -> Vec<String> {
+    let phonestorm_engine::scenario::Target::Pool(p) = &scenario.target else {
+        return Vec::new();
+    };
+    let abort = scenario
+        .abort
+        .map_or_else(|| "no abort rule".to_owned(), |a| a.describe());
+    let mut lines = vec![format!(
+        "pool {} (DNS {}): {abort}",
+        p.sip_domain, p.dns_server
+    )];
+    let dhcp_runs = scenario
+        .stage(phonestorm_phone::Stage::Dhcp)
+        .is_some_and(|s| s.enabled);
+    if let (true, Some(server), None) = (dhcp_runs, p.dhcp_server, p.dhcp_relay) {
+        // Not an error: a `phonestorm mock` elsewhere answers there, and a
+        // pool target cannot tell it from a real server.
+        lines.push(format!(
+            "DHCP to {server}: each phone is its own relay agent on an ephemeral port, where a phonestorm mock answers; a DHCP server answers relays at port 67 (RFC 2131 4.1), so name this host's address in target.dhcp_relay"
+        ));
+    }
+    lines
 }
 
 /// The scenario as the run used it: the file's text, then the `--set`
@@ -221,24 +252,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
                 m.endpoints.sip_tls, m.endpoints.https, m.endpoints.metrics
             );
         }
-        if let phonestorm_engine::scenario::Target::Pool(p) = &scenario.target {
-            let abort = scenario
-                .abort
-                .map_or_else(|| "no abort rule".to_owned(), |a| a.describe());
-            eprintln!(
-                "phonestorm: pool {} (DNS {}): {abort}",
-                p.sip_domain, p.dns_server
-            );
-            let dhcp_runs = scenario
-                .stage(phonestorm_phone::Stage::Dhcp)
-                .is_some_and(|s| s.enabled);
-            if let (true, Some(server), None) = (dhcp_runs, p.dhcp_server, p.dhcp_relay) {
-                // Not an error: a `phonestorm mock` elsewhere answers there,
-                // and a pool target cannot tell it from a real server.
-                eprintln!(
-                    "phonestorm: DHCP to {server}: each phone is its own relay agent on an ephemeral port, where a phonestorm mock answers; a DHCP server answers relays at port 67 (RFC 2131 4.1), so name this host's address in target.dhcp_relay"
-                );
-            }
+        for line in pool_notes(&scenario) {
+            eprintln!("phonestorm: {line}");
         }
         let serving = tokio_util::sync::CancellationToken::new();
         if let Some(listener) = listener {

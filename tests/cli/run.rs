@@ -340,9 +340,10 @@ fn abort_rule_stops_a_failing_run_with_exit_1() {
     );
 }
 
-/// A pool target whose DHCP runs without `target.dhcp_relay`: the run says
-/// at its start that only a phonestorm mock answers a phone relaying from
-/// its own port, and a silent server's failure says it again. The DHCP
+/// A pool target whose DHCP runs without `target.dhcp_relay`: `validate`
+/// and the run's start say that only a phonestorm mock answers a phone
+/// relaying from its own port, and a silent server's failure says it
+/// again. The DHCP
 /// and DNS servers are bound, silent sockets on loopback.
 #[test]
 fn dhcp_to_a_pool_without_a_relay_agent_says_why_it_may_stay_silent() {
@@ -366,7 +367,14 @@ fn dhcp_to_a_pool_without_a_relay_agent_says_why_it_may_stay_silent() {
         "--report-json",
         report.to_str().unwrap(),
     ]);
+    // validate says it too, after its "ok".
+    let checked = phonestorm(&["validate", scenario.to_str().unwrap()]);
     let _ = std::fs::remove_file(&scenario);
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        said.contains("ok (1 phone, 0 thresholds)") && said.contains("\nDHCP to "),
+        "{said}"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     // No threshold is set and one phone is too few for the abort rule.
     assert_eq!(out.status.code(), Some(0), "{err}");
