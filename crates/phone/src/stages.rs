@@ -462,7 +462,22 @@ impl Phone<'_> {
                 let host = dns::ucupdates_host(&domain).map_err(|e| {
                     Failure::new(FailureKind::Other, format!("ucupdates host: {e}"))
                 })?;
-                self.no_update_service = self.resolve_found(&host).await?.is_err();
+                match self.resolve_found(&host).await {
+                    Ok(found) => self.no_update_service = found.is_err(),
+                    // No answer about the update service (a DNS server
+                    // dropping queries under load): a phone that can sign
+                    // in without its update check does not fail here. The
+                    // check asks again, and a failure there is the update
+                    // stage's, which the phone goes on without.
+                    Err(f) if !self.cfg.stage(crate::Stage::Update).required => {
+                        self.wire(crate::Direction::Received, || {
+                            format!("{host}: {}; the update check asks again", f.failure)
+                        });
+                    }
+                    // An update check that is off needs no address.
+                    Err(_) if !self.cfg.stage(crate::Stage::Update).enabled => {}
+                    Err(f) => return Err(f),
+                }
             }
         }
         Ok(())

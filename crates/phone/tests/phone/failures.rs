@@ -4,7 +4,8 @@
 //! honoured, and a certificate issued already expired.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use phonestorm_mockfe::MockConfig;
@@ -100,6 +101,80 @@ async fn a_required_update_check_that_is_refused_fails_the_phone() {
     failed_at(&r, Stage::Update, FailureKind::Refused);
     assert!(rec.outcomes(Stage::RootChain).is_empty());
     assert!(rec.went_on.lock().unwrap().is_empty());
+}
+
+/// A DNS server in front of `upstream` that answers every question but
+/// those about `ucupdates-r2`, which it drops, as an overloaded server
+/// drops some: its address, and how many it dropped.
+async fn dns_dropping_ucupdates(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicU32>) {
+    let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = front.local_addr().unwrap();
+    let dropped = Arc::new(AtomicU32::new(0));
+    let count = dropped.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 1500];
+        // Bounded: a phone's bootstrap asks far fewer.
+        for _ in 0..200 {
+            let Ok((n, from)) = front.recv_from(&mut buf).await else {
+                return;
+            };
+            let q = buf[..n].to_vec();
+            // The label as it is on the wire (RFC 1035 3.1).
+            if q.windows(13).any(|w| w == b"\x0cucupdates-r2") {
+                count.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let front = front.clone();
+            tokio::spawn(async move {
+                let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                back.send_to(&q, upstream).await.unwrap();
+                let mut answer = vec![0u8; 1500];
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_secs(5), back.recv(&mut answer)).await
+                {
+                    let _ = front.send_to(&answer[..n], from).await;
+                }
+            });
+        }
+    });
+    (addr, dropped)
+}
+
+/// No answer about `ucupdates-r2` (not a "none": nothing at all) leaves
+/// the phone without its update service. The dns stage, which found the
+/// registrar, passes; the update check asks again, fails with `timeout`,
+/// and the phone signs in without it. When the check is required, the
+/// missing answer fails the dns stage, as before.
+#[tokio::test]
+async fn no_answer_about_the_update_service_fails_only_the_update_check() {
+    let mock = mock(MockConfig::default()).await;
+    let (dns, dropped) = dns_dropping_ucupdates(mock.endpoints.dns).await;
+    let mut cfg = config(&mock);
+    cfg.target.dns_server = dns;
+    cfg.dns_retransmit = Duration::from_millis(50);
+    cfg.stage_mut(Stage::Update).retry.attempts = 1;
+    let rec = Collect::default();
+    let r = run(&phone(4, "13579"), &cfg, &rec).await;
+    assert_eq!(r.outcome, PhoneOutcome::SignedIn, "{:#?}", rec.events());
+    assert_eq!(rec.outcomes(Stage::Dns), vec![Outcome::Ok]);
+    let update = rec.outcomes(Stage::Update);
+    assert!(
+        matches!(&update[..], [Outcome::Failed(f)] if f.kind == FailureKind::Timeout && f.detail.contains("ucupdates-r2")),
+        "{update:?}"
+    );
+    let asked = dropped.load(Ordering::Relaxed);
+    assert!(
+        asked >= 2,
+        "the dns stage and the update check each asked: {asked}"
+    );
+
+    cfg.stage_mut(Stage::Update).required = true;
+    cfg.stage_mut(Stage::Dns).retry.attempts = 1;
+    let rec = Collect::default();
+    let r = run(&phone(4, "13579"), &cfg, &rec).await;
+    let f = failed_at(&r, Stage::Dns, FailureKind::Timeout);
+    assert!(f.detail.contains("ucupdates-r2"), "{f}");
+    mock.shutdown().await;
 }
 
 #[tokio::test]
