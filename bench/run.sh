@@ -24,6 +24,10 @@
 # harness alike, so a ratio is only good against a floor measured beside
 # it; when the two floors are 10% or more apart the script says so.
 # BENCH_FLOOR=certificate is BENCH_FLOOR=1 with BENCH_AUTH=certificate.
+# With the TLS-DSK floor it also runs paced-floor at the run's mean
+# arrival rate once the mock has stopped: the floor's operations with the
+# thread sleeping between them, as the harness meets them (the target
+# stays the floor itself; this says how much of the rest is sleeping).
 # BENCH_WRAP runs the harness under a profiler, e.g.
 # BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
 # or BENCH_WRAP="perf record -g -o /tmp/perf.data". The figures printed are
@@ -67,7 +71,7 @@ floor() { target/release/crypto-floor 1000 | tail -1 | jq -r ".$floor_key"; }
 floor_before=0
 floor_after=0
 if [ -n "$floor_key" ]; then
-  cargo build --release -q -p phonestorm-bench --bin crypto-floor
+  cargo build --release -q -p phonestorm-bench --bin crypto-floor --bin paced-floor
   floor_before=$(floor)
 fi
 out=$(mktemp -d)
@@ -131,6 +135,14 @@ if [ -n "$floor_key" ]; then
   wait $mock 2>/dev/null || true
   floor_after=$(floor)
 fi
+# With the TLS-DSK floor, the same operations at the run's mean arrival
+# rate, sleeping between them as a phone thread does (paced-floor): what
+# the machine makes of the floor when the thread sleeps, beside the run.
+paced=0
+if [ "$floor_key" = floor_per_signin_us ]; then
+  rate=$(jq '(.phones.started / ([.duration_s, 1] | max)) | round | [., 1] | max' "$out/report.json")
+  paced=$(target/release/paced-floor "$rate" 500 | tail -1 | jq -r .paced_us)
+fi
 cat "$out/table"
 read -r user sys maxrss < "$out/time"
 registered=$(jq '.phones.registered' "$out/report.json")
@@ -139,10 +151,10 @@ duration=$(jq '.duration_s' "$out/report.json")
 # out the key pool made before it: the issue's "key generation apart".
 run_user=$(jq '.harness.cpu_user_s // 0' "$out/report.json")
 run_sys=$(jq '.harness.cpu_system_s // 0' "$out/report.json")
-python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" "$floor_before" "$floor_after" "$kind" <<'PY'
+python3 - "$user" "$sys" "$maxrss" "$registered" "$duration" "$base" "$peak_held" "$run_user" "$run_sys" "$floor_before" "$floor_after" "$paced" "$kind" <<'PY'
 import sys
-user, sys_, maxrss, reg, dur, base, peak, run_user, run_sys, fb, fa = map(float, sys.argv[1:12])
-kind = "certificate only" if sys.argv[12] == "certificate" else "TLS-DSK"
+user, sys_, maxrss, reg, dur, base, peak, run_user, run_sys, fb, fa, paced = map(float, sys.argv[1:13])
+kind = "certificate only" if sys.argv[13] == "certificate" else "TLS-DSK"
 cpu = user + sys_
 run_cpu = run_user + run_sys
 print(f"harness: {cpu:.1f} s CPU ({user:.1f} user + {sys_:.1f} sys) over {dur:.0f} s, peak RSS {maxrss/1024:.0f} MiB")
@@ -156,4 +168,6 @@ if reg:
         print(f"floor beside the run ({kind}): {fb/1000:.3f} ms before, {fa/1000:.3f} ms after; the run alone: {run_cpu/reg*1000:.2f} ms per sign-in = {run_cpu/reg*1e6/mean:.2f}x their mean")
         if abs(fb - fa) >= 0.1 * mean:
             print("the floors are 10% or more apart: the machine's speed moved during the run; run it again before trusting the ratio")
+        if paced:
+            print(f"the floor's operations at the run's pace, sleeping between them (paced-floor): {paced/1000:.3f} ms a sign-in, {paced/mean:.2f}x the floor; the run alone = {run_cpu/reg*1e6/paced:.2f}x that")
 PY

@@ -7,58 +7,19 @@
 //! `bench/README.md`; the operation counts below say what one sign-in
 //! needs, and why.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary: failing loudly is right
-
 use std::time::Duration;
 
-use phonestorm_bench::{budget_from_args, time};
-
-use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
+use phonestorm_bench::{Crypto, Op, TLS_DSK_SIGNIN, budget_from_args, time};
 
 fn main() {
     let budget = budget_from_args();
-    let rng = SystemRandom::new();
-    let key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-    let public = key.public_key().as_ref().to_vec();
-    let msg = [0x5au8; 128];
-    let mut sig = vec![0u8; key.public_modulus_len()];
-
-    let sign_pss = time(budget, || {
-        key.sign(&signature::RSA_PSS_SHA256, &rng, &msg, &mut sig)
-            .unwrap();
-    });
-    key.sign(&signature::RSA_PSS_SHA256, &rng, &msg, &mut sig)
-        .unwrap();
-    let pss = signature::UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA256, &public);
-    let verify_pss = time(budget, || pss.verify(&msg, &sig).unwrap());
-
-    let sign_pkcs1 = time(budget, || {
-        key.sign(&signature::RSA_PKCS1_SHA256, &rng, &msg, &mut sig)
-            .unwrap();
-    });
-    key.sign(&signature::RSA_PKCS1_SHA256, &rng, &msg, &mut sig)
-        .unwrap();
-    let pkcs1 = signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &public);
-    let verify_pkcs1 = time(budget, || pkcs1.verify(&msg, &sig).unwrap());
-
-    let peer = EphemeralPrivateKey::generate(&X25519, &rng)
-        .unwrap()
-        .compute_public_key()
-        .unwrap()
-        .as_ref()
-        .to_vec();
-    let ecdhe = time(budget, || {
-        let mine = EphemeralPrivateKey::generate(&X25519, &rng).unwrap();
-        let _ = mine.compute_public_key().unwrap();
-        agreement::agree_ephemeral(mine, UnparsedPublicKey::new(&X25519, &peer), (), |k| {
-            std::hint::black_box(k);
-            Ok(())
-        })
-        .unwrap();
-    });
+    let mut c = Crypto::new();
+    let mut timed = |op| time(budget, || c.run(op));
+    let sign_pss = timed(Op::SignPss);
+    let verify_pss = timed(Op::VerifyPss);
+    let sign_pkcs1 = timed(Op::SignPkcs1);
+    let verify_pkcs1 = timed(Op::VerifyPkcs1);
+    let ecdhe = timed(Op::X25519);
 
     // One sign-in against a pool with an RSA-2048 CA and server key, TLS 1.2
     // outside (as a Skype for Business Server pool and the mock by default
@@ -92,10 +53,19 @@ fn main() {
     // chains, 4 handshake signatures), as uprobes on aws-lc count them
     // (bench/README.md). Until `auto` stopped showing the certificate on
     // the connection they counted a third private-key operation.
-    let outside = 3 * ecdhe + 2 * verify_pkcs1 + 3 * verify_pss + sign_pkcs1;
+    // `TLS_DSK_SIGNIN` lists them in a sign-in's order (`paced-floor`
+    // runs them so); the tunnel's are its last four.
+    let of = |op: &Op| match op {
+        Op::X25519 => ecdhe,
+        Op::VerifyPkcs1 => verify_pkcs1,
+        Op::VerifyPss => verify_pss,
+        Op::SignPss => sign_pss,
+        Op::SignPkcs1 => sign_pkcs1,
+    };
+    let (outside, tunnel) = TLS_DSK_SIGNIN.split_at(TLS_DSK_SIGNIN.len() - 4);
+    let outside: Duration = outside.iter().map(of).sum();
+    let floor = outside + tunnel.iter().map(of).sum::<Duration>();
     let certificate_only = outside + sign_pss;
-    let tunnel = ecdhe + verify_pkcs1 + verify_pss + sign_pss;
-    let floor = outside + tunnel;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("operation                       time (us)  per sign-in (TLS-DSK; certificate only)");
     println!("X25519 keygen + agree           {:>9.1}  4; 3", us(ecdhe));
