@@ -112,40 +112,26 @@ impl Crypto {
                 .unwrap();
             }
             Op::VerifyPkcs1 => {
-                signature::UnparsedPublicKey::new(
-                    &signature::RSA_PKCS1_2048_8192_SHA256,
-                    &self.public,
-                )
-                .verify(&self.msg, &self.pkcs1)
-                .unwrap();
+                let (alg, sig) = (&signature::RSA_PKCS1_2048_8192_SHA256, &self.pkcs1);
+                signature::UnparsedPublicKey::new(alg, &self.public)
+                    .verify(&self.msg, sig)
+                    .unwrap();
             }
             Op::VerifyPss => {
-                signature::UnparsedPublicKey::new(
-                    &signature::RSA_PSS_2048_8192_SHA256,
-                    &self.public,
-                )
-                .verify(&self.msg, &self.pss)
-                .unwrap();
+                let (alg, sig) = (&signature::RSA_PSS_2048_8192_SHA256, &self.pss);
+                signature::UnparsedPublicKey::new(alg, &self.public)
+                    .verify(&self.msg, sig)
+                    .unwrap();
             }
-            Op::SignPss => self
-                .key
-                .sign(
-                    &signature::RSA_PSS_SHA256,
-                    &self.rng,
-                    &self.msg,
-                    &mut self.out,
-                )
-                .unwrap(),
-            Op::SignPkcs1 => self
-                .key
-                .sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &self.rng,
-                    &self.msg,
-                    &mut self.out,
-                )
-                .unwrap(),
+            Op::SignPss => self.sign(&signature::RSA_PSS_SHA256),
+            Op::SignPkcs1 => self.sign(&signature::RSA_PKCS1_SHA256),
         }
+    }
+
+    fn sign(&mut self, padding: &'static dyn signature::RsaEncoding) {
+        self.key
+            .sign(padding, &self.rng, &self.msg, &mut self.out)
+            .unwrap();
     }
 }
 
