@@ -462,20 +462,23 @@ impl Phone<'_> {
                 let host = dns::ucupdates_host(&domain).map_err(|e| {
                     Failure::new(FailureKind::Other, format!("ucupdates host: {e}"))
                 })?;
+                let update = self.cfg.stage(crate::Stage::Update);
+                let (enabled, required) = (update.enabled, update.required);
                 match self.resolve_found(&host).await {
                     Ok(found) => self.no_update_service = found.is_err(),
+                    // An update check that is off needs no address (and
+                    // will not ask again, so the trace must not say so).
+                    Err(_) if !enabled => {}
                     // No answer about the update service (a DNS server
                     // dropping queries under load): a phone that can sign
                     // in without its update check does not fail here. The
                     // check asks again, and a failure there is the update
                     // stage's, which the phone goes on without.
-                    Err(f) if !self.cfg.stage(crate::Stage::Update).required => {
+                    Err(f) if !required => {
                         self.wire(crate::Direction::Received, || {
                             format!("{host}: {}; the update check asks again", f.failure)
                         });
                     }
-                    // An update check that is off needs no address.
-                    Err(_) if !self.cfg.stage(crate::Stage::Update).enabled => {}
                     Err(f) => return Err(f),
                 }
             }
