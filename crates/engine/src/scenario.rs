@@ -595,9 +595,16 @@ impl StageSettings {
             timeout,
             retry,
             given: Given::default(),
-            required: stage != Stage::Update,
+            required: required_by_default(stage),
         }
     }
+}
+
+/// Whether a phone stops at `stage` when every attempt fails, where the
+/// scenario does not say: every stage but the update check, which only
+/// offers firmware.
+fn required_by_default(stage: Stage) -> bool {
+    stage != Stage::Update
 }
 
 /// What a phone does once signed in.
@@ -1458,7 +1465,7 @@ impl Validator<'_> {
                     required: st
                         .required
                         .as_ref()
-                        .map_or(stage != Stage::Update, |r| *r.get_ref()),
+                        .map_or(required_by_default(stage), |r| *r.get_ref()),
                 },
             ));
         }
