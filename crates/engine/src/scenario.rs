@@ -595,16 +595,9 @@ impl StageSettings {
             timeout,
             retry,
             given: Given::default(),
-            required: required_by_default(stage),
+            required: !stage.can_go_on_without(),
         }
     }
-}
-
-/// Whether a phone stops at `stage` when every attempt fails, where the
-/// scenario does not say: every stage but the update check, which only
-/// offers firmware.
-fn required_by_default(stage: Stage) -> bool {
-    stage != Stage::Update
 }
 
 /// What a phone does once signed in.
@@ -1429,11 +1422,8 @@ impl Validator<'_> {
                 );
             }
             if let Some(r) = &st.required
-                && stage != Stage::Update
+                && !stage.can_go_on_without()
             {
-                // Every other stage feeds the next: a phone without an
-                // address, a registrar, a web ticket or a certificate
-                // cannot go on.
                 return self.err(
                     r.span(),
                     format!(
@@ -1465,7 +1455,7 @@ impl Validator<'_> {
                     required: st
                         .required
                         .as_ref()
-                        .map_or(required_by_default(stage), |r| *r.get_ref()),
+                        .map_or(!stage.can_go_on_without(), |r| *r.get_ref()),
                 },
             ));
         }

@@ -182,10 +182,10 @@ pub struct StageConfig {
     pub retry: Retry,
     /// Whether a phone whose every attempt at the stage failed stops
     /// there (true) or records the failures and goes on to the next stage
-    /// (false). [`PhoneConfig::new`] lets only the update check go on: a
-    /// phone that cannot reach the update service keeps its firmware and
-    /// signs in, and on a Monday the pool's later services still get its
-    /// load.
+    /// (false). [`PhoneConfig::new`] lets only the stages of
+    /// [`Stage::can_go_on_without`] go on (the update check): a phone that
+    /// cannot reach the update service keeps its firmware and signs in,
+    /// and on a Monday the pool's later services still get its load.
     pub required: bool,
 }
 
@@ -402,12 +402,8 @@ impl PhoneConfig {
                 c.timeout = Duration::from_secs(10);
             }
         }
-        // The update check is the one stage a phone can do without: the
-        // Device Update service only offers new firmware ("checked at
-        // power-on, at sign-in and every 24 h", PROTOCOL.md stage 4), and
-        // no step after it uses what it returns.
-        if let Some(c) = stages.get_mut(Stage::Update.index()) {
-            c.required = false;
+        for (c, s) in stages.iter_mut().zip(Stage::ALL) {
+            c.required = !s.can_go_on_without();
         }
         Ok(PhoneConfig {
             target,

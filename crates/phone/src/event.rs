@@ -77,6 +77,18 @@ impl Stage {
     pub const fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether a phone can go on past this stage when every attempt at it
+    /// failed. Only the update check: the Device Update service only
+    /// offers new firmware ("checked at power-on, at sign-in and every
+    /// 24 h", PROTOCOL.md stage 4) and no later step uses what it returns,
+    /// while every other stage feeds the next (an address, a registrar, a
+    /// web ticket, a certificate). The default of
+    /// [`StageConfig::required`](crate::StageConfig::required) is its
+    /// negation, and only such a stage may be made optional.
+    pub const fn can_go_on_without(self) -> bool {
+        matches!(self, Stage::Update)
+    }
 }
 
 impl fmt::Display for Stage {
