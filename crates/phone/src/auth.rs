@@ -12,7 +12,7 @@
 //!   name, domain and password of the user directory.
 //! - RFC 3261 section 22.4 Digest, for standard registrars.
 //!
-//! TLS-DSK and NTLM yield the same kind of SA ([`SignedSa`]): every later
+//! TLS-DSK and NTLM yield the same kind of SA (`SignedSa`): every later
 //! request signed over the [MS-SIPAE] signature string and every answer's
 //! `rspauth` checked; only the keys differ. A Digest "SA" is the last
 //! challenge, answered again on each request with the next `nc`. The

@@ -6,7 +6,7 @@
 //!
 //! It owns that state. The arithmetic and the header syntax are
 //! `phonestorm_proto::sip::digest`'s; what a request gets once verified is
-//! [`super::answer`]'s.
+//! `super::answer`'s.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

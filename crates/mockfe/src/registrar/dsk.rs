@@ -9,7 +9,7 @@
 //! share one SA table and one check / sign path: only the keys differ.
 //!
 //! It owns that state and those checks. It does not decide what a REGISTER
-//! gets once authenticated (see [`super::answer`]) and owns no wire format:
+//! gets once authenticated (see `super::answer`) and owns no wire format:
 //! the header values, keys, HMAC, NTLM messages and signature string are
 //! `phonestorm_proto::{ntlm, sip::{tlsdsk, signing}}`.
 

@@ -6,7 +6,7 @@
 //! (RFC 5626 section 3.5.1), the idle and partial-message timeouts, the
 //! TLS handshake with an optional client certificate, and the fault knobs
 //! (reset on accept, slow and garbage answers). What a request gets back
-//! is decided in [`answer`]; the pool-wide binding state lives in
+//! is decided in `answer`; the pool-wide binding state lives in
 //! [`Registrations`]. It owns no wire format: messages are built and read
 //! with the proto codec the phones use too.
 //!

@@ -43,7 +43,7 @@ pub const GET_AND_PUBLISH_CERT_ACTION: &str =
 pub const TOKEN_TYPE_X509V3: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3";
 /// WS-Security X.509 token profile `PKCS7` value type: [MS-OCAUTHWS] 1.5,
-/// "PKCS#7 format ... which [is] used by the server to send the certificate
+/// "PKCS#7 format ... which \[is\] used by the server to send the certificate
 /// chain".
 pub const VALUE_TYPE_PKCS7: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7";

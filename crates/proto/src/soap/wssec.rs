@@ -5,7 +5,7 @@
 //! [MS-OCAUTHWS] 1.3.1 has the client present the web ticket to the web
 //! applications; the ticket is a SAML 1.1 assertion with a symmetric proof
 //! key (WS-Trust 1.3 section 4.4.3, `CK/PSHA1`), and SOAP Message Security
-//! 1.1 ([WSS]) is how such a token is presented: the header holds a
+//! 1.1 (WSS) is how such a token is presented: the header holds a
 //! `wsu:Timestamp`, the assertion, and an XML signature (XML-DSig, the
 //! `hmac-sha1` SignatureMethod of section 6.3.1) keyed by the proof key,
 //! whose KeyInfo names the assertion through a `wsse:SecurityTokenReference`
