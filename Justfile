@@ -8,10 +8,11 @@ default:
 test:
     cargo test --workspace
 
-# rustfmt and clippy, as CI checks them.
+# rustfmt, clippy and rustdoc, as CI checks them.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
 # Format the code.
 fmt:
