@@ -111,21 +111,19 @@ impl Crypto {
                 )
                 .unwrap();
             }
-            Op::VerifyPkcs1 => {
-                let (alg, sig) = (&signature::RSA_PKCS1_2048_8192_SHA256, &self.pkcs1);
-                signature::UnparsedPublicKey::new(alg, &self.public)
-                    .verify(&self.msg, sig)
-                    .unwrap();
-            }
-            Op::VerifyPss => {
-                let (alg, sig) = (&signature::RSA_PSS_2048_8192_SHA256, &self.pss);
-                signature::UnparsedPublicKey::new(alg, &self.public)
-                    .verify(&self.msg, sig)
-                    .unwrap();
-            }
+            Op::VerifyPkcs1 => self.verify(&signature::RSA_PKCS1_2048_8192_SHA256, &self.pkcs1),
+            Op::VerifyPss => self.verify(&signature::RSA_PSS_2048_8192_SHA256, &self.pss),
             Op::SignPss => self.sign(&signature::RSA_PSS_SHA256),
             Op::SignPkcs1 => self.sign(&signature::RSA_PKCS1_SHA256),
         }
+    }
+
+    /// Verifies `sig` over the message with the key's public half, parsed
+    /// afresh as for each certificate.
+    fn verify(&self, alg: &'static signature::RsaParameters, sig: &[u8]) {
+        signature::UnparsedPublicKey::new(alg, &self.public)
+            .verify(&self.msg, sig)
+            .unwrap();
     }
 
     fn sign(&mut self, padding: &'static dyn signature::RsaEncoding) {

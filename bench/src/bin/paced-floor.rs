@@ -29,16 +29,22 @@ use phonestorm_bench::{Crypto, TLS_DSK_SIGNIN};
 #[allow(clippy::disallowed_methods)] // a benchmark reads the clock itself
 fn run(c: &mut Crypto, signins: u32, paced: Option<(u32, usize)>) -> Duration {
     let mut spent = Duration::ZERO;
+    // The sleep after each of the first `sleeps` operations.
+    let gap = paced.map(|(rate, sleeps)| {
+        (
+            Duration::from_secs(1) / rate / 2 / sleeps.max(1) as u32,
+            sleeps,
+        )
+    });
     let start = Instant::now();
     for i in 0..signins {
         for (j, op) in TLS_DSK_SIGNIN.iter().enumerate() {
             let t = Instant::now();
             c.run(*op);
             spent += t.elapsed();
-            if let Some((rate, sleeps)) = paced
+            if let Some((gap, sleeps)) = gap
                 && j < sleeps
             {
-                let gap = Duration::from_secs(1) / rate / 2 / sleeps as u32;
                 std::thread::sleep(gap);
             }
         }
