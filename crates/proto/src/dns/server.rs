@@ -118,10 +118,12 @@ pub fn parse_query(bytes: &[u8]) -> Result<ParsedQuery> {
     Ok(ParsedQuery {
         id: msg.metadata.id,
         recursion_desired: msg.metadata.recursion_desired,
-        question: single_question(&msg).map(|q| Question {
-            name: name_to_string(q.name()),
-            qtype: RecordType::from_hickory(q.query_type()),
-        }),
+        question: single_question(&msg)
+            .filter(|q| q.query_class() == DNSClass::IN)
+            .map(|q| Question {
+                name: name_to_string(q.name()),
+                qtype: RecordType::from_hickory(q.query_type()),
+            }),
         edns_udp_size: msg.edns.as_ref().map(Edns::max_payload),
     })
 }
@@ -763,5 +765,20 @@ mod tests {
                 edns_udp_size: Some(1400)
             }
         );
+    }
+
+    /// RFC 1035 section 3.2.4: IN is class 1, CH class 3. A question of
+    /// another class is not one a phone asks ([`Question`] is always IN),
+    /// so it is not reported as one; the mock refuses it.
+    #[test]
+    fn rfc1035_section_3_2_4_only_class_in_is_a_question() {
+        let q = Question::a("pool01.contoso.com").unwrap();
+        let mut bytes = build_query(&q, &QueryOptions::recursive(9)).unwrap();
+        // QCLASS is the last two bytes of a query without EDNS.
+        let at = bytes.len() - 2;
+        bytes[at..].copy_from_slice(&3u16.to_be_bytes());
+        assert_eq!(parse_query(&bytes).unwrap().question, None);
+        let answer = answer_query(&bytes, &[zone()], &ServerOptions::default(), Transport::Udp);
+        assert_eq!(answer.unwrap()[3] & 0x0F, 5, "REFUSED");
     }
 }
