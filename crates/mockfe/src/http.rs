@@ -141,13 +141,16 @@ async fn connection<R: Router>(
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
-    // Keep a second handle on the socket so a reset fault can set
-    // SO_LINGER 0 after hyper has taken the stream: the last close then
-    // sends RST, which is what a crashing worker process looks like.
-    let std = stream.into_std()?;
-    let keep = std.try_clone()?;
-    let stream = TcpStream::from_std(std)?;
+    // A reset fault sets SO_LINGER 0 on the socket as hyper drops it, so
+    // the close sends RST, which is what a crashing worker process looks
+    // like. The socket itself carries the flag ([`Watched`]'s drop), not
+    // a duplicate of it: a connection costs the process one open file.
     let reset = Arc::new(AtomicBool::new(false));
+    let stream = Watched {
+        inner: stream,
+        truncated: None,
+        reset: Some(reset.clone()),
+    };
     let is_tls = tls.is_some();
     let counter = router.clone();
     let service = {
@@ -169,7 +172,7 @@ async fn connection<R: Router>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout);
-    let result = match tls {
+    match tls {
         Some(acceptor) => {
             let Ok(Ok(tls_stream)) =
                 tokio::time::timeout(limits.read_timeout, acceptor.accept(stream)).await
@@ -179,7 +182,8 @@ async fn connection<R: Router>(
             let truncated = Arc::new(AtomicBool::new(false));
             let io = Watched {
                 inner: tls_stream,
-                truncated: truncated.clone(),
+                truncated: Some(truncated.clone()),
+                reset: None,
             };
             let r = drive(builder.serve_connection(TokioIo::new(io), service), &stop).await;
             if truncated.load(Ordering::Acquire) {
@@ -194,38 +198,66 @@ async fn connection<R: Router>(
             )
             .await
         }
-    };
-    if reset.load(Ordering::Acquire) {
-        let _ = socket2::SockRef::from(&keep).set_linger(Some(Duration::ZERO));
     }
-    drop(keep);
-    result
 }
 
-/// A TLS stream that notes whether its client closed without a
-/// close_notify: rustls reads that as `UnexpectedEof`.
-struct Watched<S> {
+/// What [`Watched`] may reset: the TCP socket, not a layer above it.
+trait Socket {
+    fn socket(&self) -> Option<socket2::SockRef<'_>>;
+}
+
+impl Socket for TcpStream {
+    fn socket(&self) -> Option<socket2::SockRef<'_>> {
+        Some(socket2::SockRef::from(self))
+    }
+}
+
+impl<S> Socket for tokio_rustls::server::TlsStream<S> {
+    fn socket(&self) -> Option<socket2::SockRef<'_>> {
+        None
+    }
+}
+
+/// A served stream that notes whether its client closed a TLS stream
+/// without a close_notify (rustls reads that as `UnexpectedEof`), and on a
+/// TCP socket, resets the connection as it is dropped when a route asked
+/// for a reset.
+struct Watched<S: Socket> {
     inner: S,
-    truncated: Arc<AtomicBool>,
+    truncated: Option<Arc<AtomicBool>>,
+    reset: Option<Arc<AtomicBool>>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+impl<S: Socket> Drop for Watched<S> {
+    fn drop(&mut self) {
+        if self
+            .reset
+            .as_ref()
+            .is_some_and(|r| r.load(Ordering::Acquire))
+            && let Some(sock) = self.inner.socket()
+        {
+            let _ = sock.set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+impl<S: Socket + AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Err(e)) = &r
+        if let (Poll::Ready(Err(e)), Some(t)) = (&r, &self.truncated)
             && e.kind() == std::io::ErrorKind::UnexpectedEof
         {
-            self.truncated.store(true, Ordering::Release);
+            t.store(true, Ordering::Release);
         }
         r
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: Socket + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -861,3 +861,35 @@ async fn curl_speaks_to_the_web_services() {
     );
     mock.shutdown().await;
 }
+
+/// A reset fault closes with RST (SO_LINGER 0 on the served socket), as a
+/// crashing worker does, over plain HTTP and under TLS alike.
+#[tokio::test]
+async fn reset_fault_sends_a_tcp_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut cfg = MockConfig::default();
+    cfg.web.root_chain.faults = Faults {
+        reset: 1.0,
+        ..Faults::default()
+    };
+    let mock = start(cfg).await;
+    let mut s = tokio::net::TcpStream::connect(mock.endpoints.http)
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /CertProv/CertProvisioningService.svc HTTP/1.1\r\nHost: pool01.contoso.com\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 64];
+    let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("the mock neither answered nor closed");
+    assert_eq!(
+        r.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    mock.shutdown().await;
+}
