@@ -88,11 +88,12 @@ fn lazy_slots(n: usize) -> Box<[OnceLock<IntCounter>]> {
 
 /// Failure reasons without a number: one series each per stage, made at
 /// start. Numbered reasons (HTTP, SIP, ms-diagnostics) are bounded below.
-const FIXED_REASONS: [FailureKind; 7] = [
+const FIXED_REASONS: [FailureKind; 8] = [
     FailureKind::Timeout,
     FailureKind::Refused,
     FailureKind::Tls,
     FailureKind::Parse,
+    FailureKind::Local,
     FailureKind::Other,
     FailureKind::AuthRejected,
     FailureKind::BadRspauth,
@@ -452,6 +453,7 @@ impl Metrics {
             | FailureKind::Refused
             | FailureKind::Tls
             | FailureKind::Parse
+            | FailureKind::Local
             | FailureKind::Other
             | FailureKind::AuthRejected
             | FailureKind::BadRspauth => {

@@ -123,14 +123,19 @@ pub enum FailureKind {
     /// success answer without a signature: the answer is not the
     /// registrar's.
     BadRspauth,
-    /// Anything else (no usable configuration, a local resource ran out).
+    /// This machine ran out of something the harness needs: open files,
+    /// local ports, socket buffers or memory. The pool never saw the
+    /// attempt, so it says nothing about the pool: reports count it apart
+    /// and no stage is judged by it.
+    Local,
+    /// Anything else (no usable configuration, an unexpected local error).
     Other,
 }
 
 impl fmt::Display for FailureKind {
     /// The reason label used in reports and metrics: `timeout`, `refused`,
     /// `tls`, `http_503`, `sip_401`, `diag_4010`, `parse`, `auth_rejected`,
-    /// `bad_rspauth`, `other`.
+    /// `bad_rspauth`, `local`, `other`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailureKind::Timeout => f.write_str("timeout"),
@@ -142,6 +147,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Parse => f.write_str("parse"),
             FailureKind::AuthRejected => f.write_str("auth_rejected"),
             FailureKind::BadRspauth => f.write_str("bad_rspauth"),
+            FailureKind::Local => f.write_str("local"),
             FailureKind::Other => f.write_str("other"),
         }
     }

@@ -28,6 +28,9 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Maps a socket error to the report categories.
 pub(crate) fn io_failure(what: &str, e: &io::Error) -> Failure {
+    if is_local_shortage(e) {
+        return Failure::new(FailureKind::Local, format!("{what}: {e} (on this machine)"));
+    }
     let kind = match e.kind() {
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::ConnectionReset
@@ -39,6 +42,25 @@ pub(crate) fn io_failure(what: &str, e: &io::Error) -> Failure {
         _ => FailureKind::Other,
     };
     Failure::new(kind, format!("{what}: {e}"))
+}
+
+/// Whether `e` says this machine ran short, not that the far end failed:
+/// no descriptor left for the process (EMFILE) or the system (ENFILE), no
+/// socket buffer (ENOBUFS) or memory (ENOMEM), no free local port for the
+/// source address (EADDRINUSE from a bind to port 0, EADDRNOTAVAIL from a
+/// connect). std files EMFILE, ENFILE and ENOBUFS under "uncategorized",
+/// so they are told by their errno.
+fn is_local_shortage(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        e.kind(),
+        io::ErrorKind::OutOfMemory | io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
+    ) || Errno::from_io_error(e).is_some_and(|n| {
+        matches!(
+            n,
+            Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM
+        )
+    })
 }
 
 /// A UDP socket on the phone's source address, any port.
@@ -521,6 +543,34 @@ mod tests {
     use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll};
+
+    #[test]
+    fn running_short_on_this_machine_is_local_not_the_pool() {
+        use rustix::io::Errno;
+        for errno in [
+            Errno::MFILE,
+            Errno::NFILE,
+            Errno::NOBUFS,
+            Errno::NOMEM,
+            Errno::ADDRINUSE,
+            Errno::ADDRNOTAVAIL,
+        ] {
+            let e = io::Error::from_raw_os_error(errno.raw_os_error());
+            let f = io_failure("connect 127.0.0.1:5061", &e);
+            assert_eq!(f.kind, FailureKind::Local, "{errno:?}: {f:?}");
+            assert!(f.detail.contains("on this machine"), "{f:?}");
+        }
+        // What the far end does stays the pool's.
+        for (errno, kind) in [
+            (Errno::CONNREFUSED, FailureKind::Refused),
+            (Errno::CONNRESET, FailureKind::Refused),
+            (Errno::TIMEDOUT, FailureKind::Timeout),
+            (Errno::HOSTUNREACH, FailureKind::Other),
+        ] {
+            let e = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(io_failure("x", &e).kind, kind, "{errno:?}");
+        }
+    }
 
     /// A stream that counts the writes made to it, each vectored write as
     /// one, as a socket's `writev` is one system call and one segment.
