@@ -149,7 +149,9 @@ pub async fn serve_tcp(
     idle: Duration,
     stop: CancellationToken,
 ) {
-    while let Some((stream, _)) = crate::http::next_connection(&listener, &stop).await {
+    while let Some((stream, _)) =
+        crate::http::next_connection(&listener, &metrics, "dns", &stop).await
+    {
         let (dns, station, metrics, stop) =
             (dns.clone(), station.clone(), metrics.clone(), stop.clone());
         tokio::spawn(async move {

@@ -28,6 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::MockMetrics;
+
 /// A response body: small answers in full, firmware images streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -101,16 +103,29 @@ pub fn text(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
 /// The next connection on `listener`, or `None` once `stop` is cancelled.
 /// Accept errors (out of descriptors, a connection that died in the
 /// backlog) pause briefly and retry: one bad moment must not stop a server.
+/// Running out of descriptors or memory is counted for `service`
+/// ([`MockMetrics::accept_shortage`]): the connection waits meanwhile,
+/// and its client may blame the server for the wait.
 pub async fn next_connection(
     listener: &TcpListener,
+    metrics: &MockMetrics,
+    service: &str,
     stop: &CancellationToken,
 ) -> Option<(TcpStream, SocketAddr)> {
+    use rustix::io::Errno;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return None,
             r = listener.accept() => match r {
                 Ok(x) => return Some(x),
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                Err(e) => {
+                    if Errno::from_io_error(&e).is_some_and(|n| {
+                        matches!(n, Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+                    }) {
+                        metrics.accept_shortage(service);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             },
         }
     }
@@ -122,9 +137,10 @@ pub async fn serve<R: Router>(
     tls: Option<TlsAcceptor>,
     router: Arc<R>,
     limits: Limits,
+    (metrics, service): (MockMetrics, &'static str),
     stop: CancellationToken,
 ) {
-    while let Some((stream, peer)) = next_connection(&listener, &stop).await {
+    while let Some((stream, peer)) = next_connection(&listener, &metrics, service, &stop).await {
         let (tls, router, stop) = (tls.clone(), router.clone(), stop.clone());
         tokio::spawn(async move {
             let _ = connection(stream, peer, tls, router, limits, stop).await;
@@ -400,7 +416,15 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let stop = CancellationToken::new();
-        tokio::spawn(serve(l, None, Arc::new(Echo), limits, stop.clone()));
+        let metrics = (MockMetrics::new().unwrap(), "web");
+        tokio::spawn(serve(
+            l,
+            None,
+            Arc::new(Echo),
+            limits,
+            metrics,
+            stop.clone(),
+        ));
         (addr, stop)
     }
 
@@ -496,6 +520,7 @@ mod tests {
             Some(acceptor),
             router.clone(),
             LIMITS,
+            (MockMetrics::new().unwrap(), "web"),
             stop.clone(),
         ));
         let mut roots = rustls::RootCertStore::empty();

@@ -34,6 +34,10 @@ pub const AUTH_REJECTIONS_TOTAL: &str = "phonestorm_mock_auth_rejections_total";
 /// Successful authentications (an SA established, a first Digest request
 /// under a nonce), by scheme (`tls-dsk`, `ntlm`, `digest`).
 pub const AUTH_SIGNINS_TOTAL: &str = "phonestorm_mock_auth_signins_total";
+/// Counter: accept attempts that failed for want of open files or memory
+/// on the mock's machine; each left the connections behind it waiting in
+/// the backlog 5 ms more.
+pub const ACCEPT_SHORTAGES_TOTAL: &str = "phonestorm_mock_accept_shortages_total";
 
 /// Buckets for queue and service time: 100 µs to 60 s, roughly doubling,
 /// so both a 1 ms DNS answer and a multi-second stall land in a bucket.
@@ -56,6 +60,7 @@ pub struct MockMetrics {
     faults: IntCounterVec,
     auth_rejections: IntCounterVec,
     auth_signins: IntCounterVec,
+    accept_shortages: IntCounterVec,
 }
 
 /// The handles one capacity station reports into.
@@ -125,6 +130,11 @@ impl MockMetrics {
             "Successful authentications, by scheme.",
             &["service", "scheme"],
         )?;
+        let accept_shortages = counter(
+            ACCEPT_SHORTAGES_TOTAL,
+            "Accept attempts that failed for want of open files or memory (each a 5 ms wait for the backlog).",
+            &["service"],
+        )?;
         let in_system = IntGaugeVec::new(
             Opts::new(IN_SYSTEM, "Requests in service or waiting."),
             &["service"],
@@ -144,6 +154,7 @@ impl MockMetrics {
             faults,
             auth_rejections,
             auth_signins,
+            accept_shortages,
         })
     }
 
@@ -186,6 +197,25 @@ impl MockMetrics {
         self.auth_signins
             .with_label_values(&[service, scheme])
             .inc();
+    }
+
+    /// Counts one accept attempt of `service`'s listener that failed for
+    /// want of open files or memory.
+    pub fn accept_shortage(&self, service: &str) {
+        self.accept_shortages.with_label_values(&[service]).inc();
+    }
+
+    /// Accept attempts that failed for want of open files or memory, over
+    /// every service: with the mock embedded in a run, the waits its
+    /// phones met there are the run's machine, not a pool.
+    pub fn accept_shortages(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.accept_shortages
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
     }
 
     /// The Prometheus text exposition of every metric.

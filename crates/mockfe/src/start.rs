@@ -311,6 +311,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         None,
         Arc::new(MetricsRouter(metrics.clone())),
         limits,
+        (metrics.clone(), "metrics"),
         stop.clone(),
     ));
 
@@ -411,6 +412,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         None,
         router.clone(),
         limits,
+        (metrics.clone(), "web"),
         stop.clone(),
     ));
     tasks.spawn(http::serve(
@@ -418,6 +420,7 @@ pub async fn start(cfg: MockConfig) -> Result<Running> {
         Some(crate::web::tls_acceptor(&ca)?),
         router,
         limits,
+        (metrics.clone(), "web"),
         stop.clone(),
     ));
 

@@ -108,7 +108,9 @@ pub async fn serve(
     ctx: Arc<RegistrarCtx>,
     stop: CancellationToken,
 ) {
-    while let Some((stream, _)) = crate::http::next_connection(&listener, &stop).await {
+    while let Some((stream, _)) =
+        crate::http::next_connection(&listener, &ctx.metrics, SERVICE, &stop).await
+    {
         let (tls, ctx, stop) = (tls.clone(), ctx.clone(), stop.clone());
         tokio::spawn(async move {
             tokio::select! {
