@@ -53,6 +53,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if let Some(ip) = args.listen {
         cfg.listen = ip;
     }
+    // Each phone's connection is an open file here too.
+    phonestorm_engine::openfiles::raise();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

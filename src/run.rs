@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use phonestorm_engine::fleet::Fleet;
+use phonestorm_engine::openfiles;
 use phonestorm_engine::report::Ending;
 use phonestorm_engine::run::RunSettings;
-use phonestorm_engine::scenario::Scenario;
+use phonestorm_engine::scenario::{Scenario, Target};
 use phonestorm_engine::thresholds;
 
 use crate::Usage;
@@ -230,6 +231,18 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
+    // Before any socket: a run that cannot have the open files it needs
+    // fails phones on the harness's account, so it is said up front.
+    let limit = openfiles::raise();
+    let need = openfiles::need(
+        &settings.offsets,
+        scenario.hold.duration,
+        settings.max_concurrent,
+        matches!(scenario.target, Target::Mock { .. }),
+    );
+    if let Some(w) = openfiles::warning(need, limit) {
+        eprintln!("phonestorm: warning: {w}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -278,7 +291,20 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
             eprintln!("phonestorm: metrics on http://{addr}/metrics");
             settings.metrics = Some(metrics);
         }
-        let report = phonestorm_engine::run::run(settings, fleet.launcher(), stop).await;
+        let mut report = phonestorm_engine::run::run(settings, fleet.launcher(), stop).await;
+        if let Some(m) = fleet.mock() {
+            report.harness.mock_accept_shortages = m.metrics.accept_shortages();
+            if report.harness.mock_accept_shortages > 0 {
+                // The embedded mock's waits for a descriptor are in every
+                // latency it served: no stage of it can be judged.
+                report.bottleneck = phonestorm_engine::bottleneck::Bottleneck {
+                    sentence:
+                        "not judged: the embedded mock ran short of open files on this machine"
+                            .into(),
+                    ..Default::default()
+                };
+            }
+        }
         serving.cancel();
         if let Ok(fleet) = Arc::try_unwrap(fleet) {
             fleet.shutdown().await;

@@ -19,6 +19,7 @@ mod interop;
 mod metrics;
 mod mixed_auth;
 mod mock;
+mod openfiles;
 mod report;
 mod run;
 

@@ -16,7 +16,7 @@
 //! This module owns that judgement only; it reads [`Timeline`] and never
 //! the recording.
 
-use phonestorm_phone::Stage;
+use phonestorm_phone::{FailureKind, Stage};
 use serde::{Deserialize, Serialize};
 
 use crate::timeline::{Interval, Timeline};
@@ -141,27 +141,32 @@ fn climb(tl: &Timeline, stage: Stage) -> Option<Climb> {
     })
 }
 
-/// `stage`'s first interval with rejections.
+/// `stage`'s first interval with rejections. Attempts that failed for
+/// want of something on this machine (`local`) never reached the pool:
+/// they count neither way.
 fn rejections(tl: &Timeline, stage: Stage) -> Option<usize> {
     tl.intervals.iter().enumerate().find_map(|(n, i)| {
         let s = i.stage(stage)?;
-        let ended = s.ended();
+        let failed = s.failed.saturating_sub(s.local);
+        let ended = s.ended().saturating_sub(s.local);
         let share = if ended == 0 {
             0.0
         } else {
-            s.failed as f64 / ended as f64
+            failed as f64 / ended as f64
         };
-        (s.failed >= MIN_FAILURES && share >= FAIL_SHARE).then_some(n)
+        (failed >= MIN_FAILURES && share >= FAIL_SHARE).then_some(n)
     })
 }
 
 /// The most common failure reason of interval `n` (over all stages: the
-/// interval's reasons are not kept per stage).
+/// interval's reasons are not kept per stage), `local` apart.
 fn main_reason(tl: &Timeline, n: usize) -> Option<String> {
+    let local = FailureKind::Local.to_string();
     tl.intervals
         .get(n)?
         .failures
         .iter()
+        .filter(|(r, _)| **r != local)
         .max_by_key(|(_, c)| **c)
         .map(|(r, _)| r.clone())
 }
@@ -393,6 +398,46 @@ mod tests {
             "web_ticket began rejecting at 50 sign-ins/s (4 s into the run, http_503) \
              while register p99 stayed under 10 ms"
         );
+    }
+
+    #[test]
+    fn failures_on_this_machine_are_not_the_pools_rejections() {
+        // The same rejections as above, but each for want of an open file
+        // on the harness's machine (`local`): the pool never saw them.
+        let arrivals = [50; 5];
+        let ticket = vec![
+            (30.0, 50, 0),
+            (30.0, 50, 0),
+            (30.0, 50, 0),
+            (30.0, 40, 10),
+            (30.0, 30, 20),
+        ];
+        let reg = vec![(8.0, 50, 0); 5];
+        let mut tl = timeline(
+            &arrivals,
+            &[(Stage::WebTicket, ticket), (Stage::Register, reg)],
+        );
+        for i in &mut tl.intervals {
+            if let Some(n) = i.failures.remove("http_503") {
+                i.failures.insert("local".into(), n);
+            }
+            for s in i.stages.values_mut() {
+                s.local = s.failed;
+            }
+        }
+        let b = find(&tl);
+        assert_eq!(b.stage, None, "{b:?}");
+        assert_eq!(b.sentence, "no stage gave out");
+        // Beside the pool's own rejections, they neither hide them nor
+        // become their reason.
+        let i = &mut tl.intervals[4];
+        i.failures.insert("http_503".into(), 5);
+        if let Some(s) = i.stages.get_mut("web_ticket") {
+            s.failed += 5;
+        }
+        let b = find(&tl);
+        assert_eq!(b.stage.as_deref(), Some("web_ticket"), "{b:?}");
+        assert_eq!(b.failure_reason.as_deref(), Some("http_503"));
     }
 
     #[test]

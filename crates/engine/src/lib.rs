@@ -3,7 +3,8 @@
 //!
 //! It reads and validates scenario files ([`scenario`]), turns an arrival
 //! profile into intended start times ([`schedule`]), holds phones back with
-//! rate limits ([`limits`]), records what phones report ([`record`]), runs
+//! rate limits ([`limits`]), fits the run to the open-file limit
+//! ([`openfiles`]), records what phones report ([`record`]), runs
 //! the whole thing ([`run`]) and writes the report ([`report`]) with its
 //! verdicts ([`thresholds`], [`abort`]). The phone is plugged in through
 //! [`run::Launcher`]: this crate knows the phone only through the event
@@ -22,6 +23,7 @@ pub mod hdrlog;
 pub mod html;
 pub mod limits;
 pub mod live;
+pub mod openfiles;
 pub mod progress;
 pub mod record;
 pub mod report;

@@ -92,6 +92,10 @@ pub fn harness(s: &Summary) -> Harness {
         cores: s.cores as u64,
         saturated: s.verdict.saturated(),
         reason: s.verdict.reason.clone(),
+        // The run fills these in from its recording.
+        local_failures: 0,
+        mock_accept_shortages: 0,
+        open_files_limit: None,
     }
 }
 

@@ -257,6 +257,49 @@ pub struct Harness {
     pub saturated: bool,
     /// What was measured, in one phrase.
     pub reason: String,
+    /// Stage attempts that failed for want of something on this machine
+    /// (reason `local`: open files, local ports, memory), all stages.
+    #[serde(default)]
+    pub local_failures: u64,
+    /// Accept attempts of the embedded mock that failed for want of open
+    /// files or memory (connections waited in the backlog meanwhile, and
+    /// the phones' stages with them).
+    #[serde(default)]
+    pub mock_accept_shortages: u64,
+    /// Open files the process could have during the run (`None`: no
+    /// limit, or not known).
+    #[serde(default)]
+    pub open_files_limit: Option<u64>,
+}
+
+impl Harness {
+    /// The line that says the harness ran short, when it did.
+    pub fn shortage(&self) -> Option<String> {
+        let mut what = Vec::new();
+        if self.local_failures > 0 {
+            what.push(format!(
+                "{} stage attempts failed on this machine, not the pool (reason `local`)",
+                self.local_failures
+            ));
+        }
+        if self.mock_accept_shortages > 0 {
+            what.push(format!(
+                "the embedded mock's listeners found no open file {} times, so its answers waited on this machine too",
+                self.mock_accept_shortages
+            ));
+        }
+        if what.is_empty() {
+            return None;
+        }
+        let limit = self
+            .open_files_limit
+            .map(|n| format!("; open-file limit {n}: raise `ulimit -n`"))
+            .unwrap_or_default();
+        Some(format!(
+            "harness short of resources: {}{limit}",
+            what.join("; ")
+        ))
+    }
 }
 
 /// Everything a run measured.
@@ -371,6 +414,9 @@ impl Report {
                 out,
                 "harness saturated: the figures above describe the harness, not the pool"
             );
+        }
+        if let Some(line) = h.shortage() {
+            let _ = writeln!(out, "{line}");
         }
         if !self.bottleneck.sentence.is_empty() {
             let _ = writeln!(out, "bottleneck: {}", self.bottleneck.sentence);
