@@ -1,7 +1,7 @@
 //! The open-file limit as a user meets it: a soft limit below what a run
 //! needs is raised to the hard one, and a run that still cannot have
 //! enough is warned before it starts, counts what failed for it as the
-//! harness's own (`local`), and does not blame the pool for it.
+//! harness's own (`local_files`), and does not blame the pool for it.
 
 use std::process::{Command, Output};
 
@@ -79,7 +79,11 @@ fn a_soft_limit_too_low_is_raised_to_the_hard_one() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(json["phones"]["registered"], 100, "{json}");
-    assert_eq!(json["harness"]["local_failures"], 0, "{json}");
+    assert_eq!(
+        json["harness"]["local_failures"],
+        serde_json::json!({"files": 0, "ports": 0, "memory": 0}),
+        "{json}"
+    );
     assert_eq!(
         json["harness"]["open_files_limit"].as_u64(),
         hard,
@@ -104,22 +108,26 @@ fn running_out_is_the_harness_own_failure_said_before_and_after() {
     let registered = json["phones"]["registered"].as_u64().unwrap();
     assert!(registered < 100, "{json}");
     assert_eq!(json["harness"]["open_files_limit"], 128, "{json}");
-    // Counted as this machine's: the harness total is the stages' `local`.
+    // Counted as this machine's: the harness's count is the stages'
+    // `local_files`, and nothing else ran short.
     let local: u64 = json["stages"]
         .as_object()
         .unwrap()
         .values()
-        .filter_map(|s| s["failures"]["local"].as_u64())
+        .filter_map(|s| s["failures"]["local_files"].as_u64())
         .sum();
     assert!(local > 0, "{json}");
-    assert_eq!(json["harness"]["local_failures"], local, "{json}");
+    assert_eq!(
+        json["harness"]["local_failures"],
+        serde_json::json!({"files": local, "ports": 0, "memory": 0}),
+        "{json}"
+    );
     assert!(
         stdout.contains(&format!(
-            "harness short of resources: {local} stage attempts failed on this machine, not the pool (reason `local`)"
+            "harness short of open files (limit 128: raise `ulimit -n`): {local} stage attempts failed on this machine, not the pool (reasons `local_*`)"
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("open-file limit 128"), "{stdout}");
     // The embedded mock shares the limit; its waits make no finding about
     // a pool.
     if json["harness"]["mock_accept_shortages"].as_u64().unwrap() > 0 {

@@ -16,7 +16,7 @@
 //! This module owns that judgement only; it reads [`Timeline`] and never
 //! the recording.
 
-use phonestorm_phone::{FailureKind, Stage};
+use phonestorm_phone::Stage;
 use serde::{Deserialize, Serialize};
 
 use crate::timeline::{Interval, Timeline};
@@ -31,6 +31,9 @@ pub const FAIL_SHARE: f64 = 0.05;
 pub const MIN_SAMPLES: u64 = 3;
 /// Failed attempts an interval needs for its share to be judged.
 const MIN_FAILURES: u64 = 3;
+/// How the reasons of failures on this machine begin
+/// (`FailureKind::Local`: `local_files`, `local_ports`, `local_memory`).
+pub const LOCAL_PREFIX: &str = "local_";
 /// Early sampled intervals whose p99 and load make the baseline.
 const BASELINE_INTERVALS: usize = 3;
 
@@ -142,7 +145,7 @@ fn climb(tl: &Timeline, stage: Stage) -> Option<Climb> {
 }
 
 /// `stage`'s first interval with rejections. Attempts that failed for
-/// want of something on this machine (`local`) never reached the pool:
+/// want of something on this machine (`local_*`) never reached the pool:
 /// they count neither way.
 fn rejections(tl: &Timeline, stage: Stage) -> Option<usize> {
     tl.intervals.iter().enumerate().find_map(|(n, i)| {
@@ -159,14 +162,13 @@ fn rejections(tl: &Timeline, stage: Stage) -> Option<usize> {
 }
 
 /// The most common failure reason of interval `n` (over all stages: the
-/// interval's reasons are not kept per stage), `local` apart.
+/// interval's reasons are not kept per stage), `local_*` apart.
 fn main_reason(tl: &Timeline, n: usize) -> Option<String> {
-    let local = FailureKind::Local.to_string();
     tl.intervals
         .get(n)?
         .failures
         .iter()
-        .filter(|(r, _)| **r != local)
+        .filter(|(r, _)| !r.starts_with(LOCAL_PREFIX))
         .max_by_key(|(_, c)| **c)
         .map(|(r, _)| r.clone())
 }
@@ -401,9 +403,18 @@ mod tests {
     }
 
     #[test]
+    fn every_shortage_reason_has_the_local_prefix() {
+        use phonestorm_phone::{FailureKind, Shortage};
+        for s in [Shortage::Files, Shortage::Ports, Shortage::Memory] {
+            assert!(FailureKind::Local(s).to_string().starts_with(LOCAL_PREFIX));
+        }
+        assert!(!FailureKind::Other.to_string().starts_with(LOCAL_PREFIX));
+    }
+
+    #[test]
     fn failures_on_this_machine_are_not_the_pools_rejections() {
         // The same rejections as above, but each for want of an open file
-        // on the harness's machine (`local`): the pool never saw them.
+        // on the harness's machine (`local_files`): the pool never saw them.
         let arrivals = [50; 5];
         let ticket = vec![
             (30.0, 50, 0),
@@ -419,7 +430,7 @@ mod tests {
         );
         for i in &mut tl.intervals {
             if let Some(n) = i.failures.remove("http_503") {
-                i.failures.insert("local".into(), n);
+                i.failures.insert("local_files".into(), n);
             }
             for s in i.stages.values_mut() {
                 s.local = s.failed;

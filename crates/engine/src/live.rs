@@ -93,7 +93,7 @@ pub fn harness(s: &Summary) -> Harness {
         saturated: s.verdict.saturated(),
         reason: s.verdict.reason.clone(),
         // The run fills these in from its recording.
-        local_failures: 0,
+        local_failures: Default::default(),
         mock_accept_shortages: 0,
         open_files_limit: None,
     }

@@ -8,7 +8,8 @@
 //! tables would then blame a stage of the pool. So the soft limit is
 //! raised to the hard one, as servers that hold many connections do, and
 //! a run that would still not fit is told before it starts. Failures
-//! from running out anyway are `local` ([`phonestorm_phone::FailureKind`]).
+//! from running out anyway are `local_files`
+//! ([`phonestorm_phone::FailureKind::Local`]).
 
 use std::time::Duration;
 
@@ -122,7 +123,7 @@ pub fn warning(need: Need, limit: Limit) -> Option<String> {
         None => String::new(),
     };
     Some(format!(
-        "up to {} phones at once need about {} open files, and this process may have {soft} (`ulimit -n`{hard}); phones that find none fail with reason `local`, which says nothing about the pool: raise the limit (`ulimit -n {}`, or LimitNOFILE= for a service) or lower phones.count",
+        "up to {} phones at once need about {} open files, and this process may have {soft} (`ulimit -n`{hard}); phones that find none fail with reason `local_files`, which says nothing about the pool: raise the limit (`ulimit -n {}`, or LimitNOFILE= for a service) or lower phones.count",
         need.phones_at_once, need.files, need.files
     ))
 }

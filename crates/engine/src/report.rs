@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use phonestorm_phone::Stage;
+use phonestorm_phone::{FailureKind, Shortage, Stage};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -258,9 +258,9 @@ pub struct Harness {
     /// What was measured, in one phrase.
     pub reason: String,
     /// Stage attempts that failed for want of something on this machine
-    /// (reason `local`: open files, local ports, memory), all stages.
+    /// (reasons `local_*`), all stages.
     #[serde(default)]
-    pub local_failures: u64,
+    pub local_failures: LocalFailures,
     /// Accept attempts of the embedded mock that failed for want of open
     /// files or memory (connections waited in the backlog meanwhile, and
     /// the phones' stages with them).
@@ -272,33 +272,79 @@ pub struct Harness {
     pub open_files_limit: Option<u64>,
 }
 
-impl Harness {
-    /// The line that says the harness ran short, when it did.
-    pub fn shortage(&self) -> Option<String> {
-        let mut what = Vec::new();
-        if self.local_failures > 0 {
-            what.push(format!(
-                "{} stage attempts failed on this machine, not the pool (reason `local`)",
-                self.local_failures
-            ));
+/// Stage attempts that failed for want of something on this machine, by
+/// what ran short (`local_files`, `local_ports`, `local_memory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LocalFailures {
+    /// Open files.
+    pub files: u64,
+    /// Local ports on the phones' source addresses.
+    pub ports: u64,
+    /// Socket buffers or memory.
+    pub memory: u64,
+}
+
+impl LocalFailures {
+    /// Counts them from failures by reason, over `stages`.
+    pub fn count(stages: &Stages) -> Self {
+        let of = |s: Shortage| {
+            let reason = FailureKind::Local(s).to_string();
+            stages
+                .0
+                .iter()
+                .filter_map(|(_, r)| r.failures.get(&reason))
+                .sum()
+        };
+        LocalFailures {
+            files: of(Shortage::Files),
+            ports: of(Shortage::Ports),
+            memory: of(Shortage::Memory),
         }
-        if self.mock_accept_shortages > 0 {
-            what.push(format!(
-                "the embedded mock's listeners found no open file {} times, so its answers waited on this machine too",
-                self.mock_accept_shortages
-            ));
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.files + self.ports + self.memory
+    }
+}
+
+impl Harness {
+    /// The line that says the harness ran short, and what to do, when it
+    /// did.
+    pub fn shortage(&self) -> Option<String> {
+        let l = &self.local_failures;
+        let mut what = Vec::new();
+        if l.files > 0 || self.mock_accept_shortages > 0 {
+            let limit = self
+                .open_files_limit
+                .map(|n| format!(" (limit {n}: raise `ulimit -n`)"))
+                .unwrap_or_default();
+            what.push(format!("open files{limit}"));
+        }
+        if l.ports > 0 {
+            what.push("local ports (give the phones more phones.source_addresses)".to_owned());
+        }
+        if l.memory > 0 {
+            what.push("memory or socket buffers".to_owned());
         }
         if what.is_empty() {
             return None;
         }
-        let limit = self
-            .open_files_limit
-            .map(|n| format!("; open-file limit {n}: raise `ulimit -n`"))
-            .unwrap_or_default();
-        Some(format!(
-            "harness short of resources: {}{limit}",
-            what.join("; ")
-        ))
+        let mut line = format!("harness short of {}", what.join(", "));
+        if l.total() > 0 {
+            line.push_str(&format!(
+                ": {} stage attempts failed on this machine, not the pool (reasons `local_*`)",
+                l.total()
+            ));
+        }
+        if self.mock_accept_shortages > 0 {
+            line.push_str(&format!(
+                "{} the embedded mock's listeners found no open file {} times, so its answers waited on this machine too",
+                if l.total() > 0 { ";" } else { ":" },
+                self.mock_accept_shortages
+            ));
+        }
+        Some(line)
     }
 }
 
@@ -440,6 +486,42 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shortage_names_what_ran_short_and_its_remedy() {
+        let mut h = Harness::default();
+        assert_eq!(h.shortage(), None);
+        h.local_failures.ports = 5;
+        assert_eq!(
+            h.shortage().as_deref(),
+            Some(
+                "harness short of local ports (give the phones more phones.source_addresses): \
+                 5 stage attempts failed on this machine, not the pool (reasons `local_*`)"
+            )
+        );
+        // The embedded mock's own waits, with no phone failing for them.
+        let h = Harness {
+            mock_accept_shortages: 7,
+            open_files_limit: Some(1024),
+            ..Harness::default()
+        };
+        assert_eq!(
+            h.shortage().as_deref(),
+            Some(
+                "harness short of open files (limit 1024: raise `ulimit -n`): the embedded \
+                 mock's listeners found no open file 7 times, so its answers waited on this \
+                 machine too"
+            )
+        );
+        let mut h = Harness::default();
+        h.local_failures.memory = 1;
+        h.local_failures.files = 2;
+        let line = h.shortage().unwrap_or_default();
+        assert!(
+            line.starts_with("harness short of open files, memory or socket buffers: 3 stage"),
+            "{line}"
+        );
+    }
 
     fn sample() -> Report {
         let mut reg = StageReport {

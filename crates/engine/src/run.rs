@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use phonestorm_metrics::Metrics;
-use phonestorm_phone::{FailureKind, Gate, Recorder, Stage};
+use phonestorm_phone::{Gate, Recorder, Stage};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::Semaphore;
@@ -325,13 +325,7 @@ pub async fn run<L: Launcher>(
         m.health().sample();
         report.harness = crate::live::harness(&m.health().summary());
     }
-    let local = FailureKind::Local.to_string();
-    report.harness.local_failures = report
-        .stages
-        .0
-        .iter()
-        .filter_map(|(_, r)| r.failures.get(&local))
-        .sum();
+    report.harness.local_failures = crate::report::LocalFailures::count(&report.stages);
     report.harness.open_files_limit = crate::openfiles::current();
     report.timeline = timeline.await.unwrap_or_default();
     report.bottleneck = crate::bottleneck::find(&report.timeline);

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
-use phonestorm_phone::{FailureKind, Stage};
+use phonestorm_phone::Stage;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +35,7 @@ pub struct IntervalStage {
     pub ok: u64,
     /// Attempts that failed in the interval.
     pub failed: u64,
-    /// Of those, the ones this machine ran short for (reason `local`):
+    /// Of those, the ones this machine ran short for (reasons `local_*`):
     /// they say nothing about the pool.
     #[serde(default)]
     pub local: u64,
@@ -64,7 +64,12 @@ impl IntervalStage {
         IntervalStage {
             ok: take.ok(),
             failed: take.failed(),
-            local: take.failures.get(&FailureKind::Local).copied().unwrap_or(0),
+            local: take
+                .failures
+                .iter()
+                .filter(|(k, _)| k.is_local())
+                .map(|(_, n)| n)
+                .sum(),
             latency_ms: Latencies {
                 corrected: lat(&take.corrected),
                 raw: lat(&take.raw),

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use phonestorm_phone::{FailureKind, Outcome, Stage, StageEvent};
+use phonestorm_phone::{FailureKind, Outcome, Shortage, Stage, StageEvent};
 use prometheus::{
     Counter, CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -88,12 +88,14 @@ fn lazy_slots(n: usize) -> Box<[OnceLock<IntCounter>]> {
 
 /// Failure reasons without a number: one series each per stage, made at
 /// start. Numbered reasons (HTTP, SIP, ms-diagnostics) are bounded below.
-const FIXED_REASONS: [FailureKind; 8] = [
+const FIXED_REASONS: [FailureKind; 10] = [
     FailureKind::Timeout,
     FailureKind::Refused,
     FailureKind::Tls,
     FailureKind::Parse,
-    FailureKind::Local,
+    FailureKind::Local(Shortage::Files),
+    FailureKind::Local(Shortage::Ports),
+    FailureKind::Local(Shortage::Memory),
     FailureKind::Other,
     FailureKind::AuthRejected,
     FailureKind::BadRspauth,
@@ -453,7 +455,7 @@ impl Metrics {
             | FailureKind::Refused
             | FailureKind::Tls
             | FailureKind::Parse
-            | FailureKind::Local
+            | FailureKind::Local(_)
             | FailureKind::Other
             | FailureKind::AuthRejected
             | FailureKind::BadRspauth => {

@@ -123,11 +123,10 @@ pub enum FailureKind {
     /// success answer without a signature: the answer is not the
     /// registrar's.
     BadRspauth,
-    /// This machine ran out of something the harness needs: open files,
-    /// local ports, socket buffers or memory. The pool never saw the
-    /// attempt, so it says nothing about the pool: reports count it apart
-    /// and no stage is judged by it.
-    Local,
+    /// This machine ran out of something the harness needs. The pool
+    /// never saw the attempt, so it says nothing about the pool: reports
+    /// count it apart and no stage is judged by it.
+    Local(Shortage),
     /// Anything else (no usable configuration, an unexpected local error).
     Other,
 }
@@ -135,7 +134,7 @@ pub enum FailureKind {
 impl fmt::Display for FailureKind {
     /// The reason label used in reports and metrics: `timeout`, `refused`,
     /// `tls`, `http_503`, `sip_401`, `diag_4010`, `parse`, `auth_rejected`,
-    /// `bad_rspauth`, `local`, `other`.
+    /// `bad_rspauth`, `local_files`, `local_ports`, `local_memory`, `other`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailureKind::Timeout => f.write_str("timeout"),
@@ -147,9 +146,33 @@ impl fmt::Display for FailureKind {
             FailureKind::Parse => f.write_str("parse"),
             FailureKind::AuthRejected => f.write_str("auth_rejected"),
             FailureKind::BadRspauth => f.write_str("bad_rspauth"),
-            FailureKind::Local => f.write_str("local"),
+            FailureKind::Local(Shortage::Files) => f.write_str("local_files"),
+            FailureKind::Local(Shortage::Ports) => f.write_str("local_ports"),
+            FailureKind::Local(Shortage::Memory) => f.write_str("local_memory"),
             FailureKind::Other => f.write_str("other"),
         }
+    }
+}
+
+/// What this machine ran short of ([`FailureKind::Local`]); each has its
+/// own remedy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shortage {
+    /// Open files, for the process (EMFILE) or the system (ENFILE): raise
+    /// `ulimit -n`.
+    Files,
+    /// Local ports on a source address (EADDRINUSE from a bind to port 0,
+    /// EADDRNOTAVAIL from a connect): spread the phones over more source
+    /// addresses.
+    Ports,
+    /// Socket buffers or memory (ENOBUFS, ENOMEM).
+    Memory,
+}
+
+impl FailureKind {
+    /// Whether the failure was this machine's, whatever it ran short of.
+    pub const fn is_local(self) -> bool {
+        matches!(self, FailureKind::Local(_))
     }
 }
 

@@ -37,7 +37,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use event::{
-    Direction, Failure, FailureKind, Gate, Open, Outcome, Recorder, Stage, StageEvent,
+    Direction, Failure, FailureKind, Gate, Open, Outcome, Recorder, Shortage, Stage, StageEvent,
 };
 pub use identity::{Identity, Model, User};
 pub use relay::{RelayAgent, RelayStats};

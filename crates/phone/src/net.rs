@@ -21,15 +21,18 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
 
-use crate::{Failure, FailureKind};
+use crate::{Failure, FailureKind, Shortage};
 
 /// Largest HTTP response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Maps a socket error to the report categories.
 pub(crate) fn io_failure(what: &str, e: &io::Error) -> Failure {
-    if is_local_shortage(e) {
-        return Failure::new(FailureKind::Local, format!("{what}: {e} (on this machine)"));
+    if let Some(short) = shortage(e) {
+        return Failure::new(
+            FailureKind::Local(short),
+            format!("{what}: {e} (on this machine)"),
+        );
     }
     let kind = match e.kind() {
         io::ErrorKind::ConnectionRefused
@@ -44,23 +47,27 @@ pub(crate) fn io_failure(what: &str, e: &io::Error) -> Failure {
     Failure::new(kind, format!("{what}: {e}"))
 }
 
-/// Whether `e` says this machine ran short, not that the far end failed:
-/// no descriptor left for the process (EMFILE) or the system (ENFILE), no
-/// socket buffer (ENOBUFS) or memory (ENOMEM), no free local port for the
-/// source address (EADDRINUSE from a bind to port 0, EADDRNOTAVAIL from a
-/// connect). std files EMFILE, ENFILE and ENOBUFS under "uncategorized",
-/// so they are told by their errno.
-fn is_local_shortage(e: &io::Error) -> bool {
+/// What this machine ran short of, if `e` says it did rather than that
+/// the far end failed: no descriptor left for the process (EMFILE) or the
+/// system (ENFILE), no free local port for the source address (EADDRINUSE
+/// from a bind to port 0, EADDRNOTAVAIL from a connect; a source address
+/// not on this machine is refused before the run), no socket buffer
+/// (ENOBUFS) or memory (ENOMEM). std files EMFILE, ENFILE and ENOBUFS
+/// under "uncategorized", so they are told by their errno.
+fn shortage(e: &io::Error) -> Option<Shortage> {
     use rustix::io::Errno;
-    matches!(
-        e.kind(),
-        io::ErrorKind::OutOfMemory | io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
-    ) || Errno::from_io_error(e).is_some_and(|n| {
-        matches!(
-            n,
-            Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM
-        )
-    })
+    match e.kind() {
+        io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable => {
+            return Some(Shortage::Ports);
+        }
+        io::ErrorKind::OutOfMemory => return Some(Shortage::Memory),
+        _ => {}
+    }
+    match Errno::from_io_error(e)? {
+        Errno::MFILE | Errno::NFILE => Some(Shortage::Files),
+        Errno::NOBUFS | Errno::NOMEM => Some(Shortage::Memory),
+        _ => None,
+    }
 }
 
 /// A UDP socket on the phone's source address, any port.
@@ -547,19 +554,23 @@ mod tests {
     #[test]
     fn running_short_on_this_machine_is_local_not_the_pool() {
         use rustix::io::Errno;
-        for errno in [
-            Errno::MFILE,
-            Errno::NFILE,
-            Errno::NOBUFS,
-            Errno::NOMEM,
-            Errno::ADDRINUSE,
-            Errno::ADDRNOTAVAIL,
+        for (errno, short) in [
+            (Errno::MFILE, Shortage::Files),
+            (Errno::NFILE, Shortage::Files),
+            (Errno::ADDRINUSE, Shortage::Ports),
+            (Errno::ADDRNOTAVAIL, Shortage::Ports),
+            (Errno::NOBUFS, Shortage::Memory),
+            (Errno::NOMEM, Shortage::Memory),
         ] {
             let e = io::Error::from_raw_os_error(errno.raw_os_error());
             let f = io_failure("connect 127.0.0.1:5061", &e);
-            assert_eq!(f.kind, FailureKind::Local, "{errno:?}: {f:?}");
+            assert_eq!(f.kind, FailureKind::Local(short), "{errno:?}: {f:?}");
             assert!(f.detail.contains("on this machine"), "{f:?}");
         }
+        assert_eq!(
+            FailureKind::Local(Shortage::Files).to_string(),
+            "local_files"
+        );
         // What the far end does stays the pool's.
         for (errno, kind) in [
             (Errno::CONNREFUSED, FailureKind::Refused),
