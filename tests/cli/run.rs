@@ -135,6 +135,44 @@ fn validate_reads_the_files_the_scenario_names() {
     }
 }
 
+/// Source addresses that are not this machine's would fail every phone at
+/// its first bind, which is the scenario's mistake: `validate` and `run`
+/// say so in one line, exit 2, before anything runs. 192.0.2.0/24 is
+/// TEST-NET-1 (RFC 5737), on no interface here; nothing is sent to it.
+#[test]
+fn source_addresses_not_on_this_machine_exit_2() {
+    for (set, says) in [
+        (
+            "phones.source_addresses=\"192.0.2.10-192.0.2.12\"",
+            "phones.source_addresses 192.0.2.10-192.0.2.12: 192.0.2.10 is not an address of this machine",
+        ),
+        (
+            "phones.source_addresses=\"0.0.0.0-255.255.255.255\"",
+            "the whole IPv4 space",
+        ),
+    ] {
+        for args in [
+            &["validate", SMOKE, "--set", set][..],
+            &["run", SMOKE, "--quiet", "--set", set],
+        ] {
+            let cmd = args[0];
+            let out = phonestorm(args);
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(out.status.code(), Some(2), "{cmd} --set {set}: {err}");
+            assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+            assert!(err.contains(says), "{cmd}: {err}");
+        }
+    }
+    // The loopback range phones use by default is this machine's.
+    let out = phonestorm(&[
+        "validate",
+        SMOKE,
+        "--set",
+        "phones.source_addresses=\"127.0.0.2-127.0.0.250\"",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 /// A report path that cannot be written is said before the run starts
 /// (exit 2, nothing run), not after it.
 #[test]

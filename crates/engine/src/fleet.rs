@@ -303,6 +303,9 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
         SessionCache::Off => PhoneCache::Off,
     };
     c.sources = source_range(s.phones.source_addresses)?;
+    if let Some(range) = c.sources {
+        sources_are_here(range, s.phones.count)?;
+    }
     c.hold = s.hold.duration;
     c.sign_out = s.hold.sign_out;
     c.keep_alive.enabled = s.hold.keep_alives;
@@ -323,14 +326,47 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
 
 fn source_range((first, last): (IpAddr, IpAddr)) -> Result<Option<SourceRange>> {
     match (first, last) {
-        (IpAddr::V4(a), IpAddr::V4(b)) if u32::from(b) >= u32::from(a) => Ok(Some(SourceRange {
-            first: a,
-            count: u32::from(b) - u32::from(a) + 1,
-        })),
+        (IpAddr::V4(a), IpAddr::V4(b)) if u32::from(b) >= u32::from(a) => {
+            // The whole IPv4 space is one more than a u32 counts.
+            let count = (u32::from(b) - u32::from(a)).checked_add(1).ok_or_else(|| {
+                setup(format!(
+                    "phones.source_addresses {first}-{last}: the whole IPv4 space; name this machine's addresses"
+                ))
+            })?;
+            Ok(Some(SourceRange { first: a, count }))
+        }
         _ => Err(setup(format!(
             "phones.source_addresses {first}-{last}: an IPv4 range, first address first"
         ))),
     }
+}
+
+/// Every source address the phones will use (the range's first `phones`
+/// at most: they take it round-robin) is one of this machine's: a phone
+/// bound to any other fails every stage, which is the scenario's mistake
+/// and not the pool's, so it is said before the run. `0.0.0.0` (the
+/// system picks) needs no check.
+fn sources_are_here(range: SourceRange, phones: u32) -> Result<()> {
+    if range.first.is_unspecified() && range.count == 1 {
+        return Ok(());
+    }
+    let first = u32::from(range.first);
+    for i in 0..range.count.min(phones) {
+        let addr = Ipv4Addr::from(first.wrapping_add(i));
+        // Only "not this machine's" is the scenario's fault; any other
+        // refusal (no descriptor left) would recur in the run and is
+        // reported there.
+        if let Err(e) = std::net::UdpSocket::bind((addr, 0))
+            && e.kind() == std::io::ErrorKind::AddrNotAvailable
+        {
+            let last = Ipv4Addr::from(first.wrapping_add(range.count - 1));
+            return Err(setup(format!(
+                "phones.source_addresses {}-{last}: {addr} is not an address of this machine ({e}); add it to an interface or narrow the range",
+                range.first
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Templates from a directory: a file named as a template kind replaces
