@@ -243,6 +243,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
     if let Some(w) = openfiles::warning(need, limit) {
         eprintln!("phonestorm: warning: {w}");
     }
+    let sources = match scenario.phones.source_addresses {
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) if !(a.is_unspecified() && a == b) => {
+            Some(u32::from(b).saturating_sub(u32::from(a)).saturating_add(1))
+        }
+        _ => None,
+    };
+    if let Some(w) = openfiles::port_warning(need, sources, openfiles::ephemeral_ports()) {
+        eprintln!("phonestorm: warning: {w}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,6 @@
 //! Open files: the process's limit on them, raised at start to all the
-//! system lets it have, and about how many a run needs at its busiest.
+//! system lets it have, and about how many a run needs at its busiest;
+//! and the same for the local ports its connections take.
 //!
 //! Every phone's socket is an open file, and so, with the embedded mock,
 //! is the mock's side of each connection. Many systems start a shell at a
@@ -128,6 +129,47 @@ pub fn warning(need: Need, limit: Limit) -> Option<String> {
     ))
 }
 
+/// The system's ephemeral ports, from `net.ipv4.ip_local_port_range`
+/// (Linux's default, 32768 to 60999, where it cannot be read).
+pub fn ephemeral_ports() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(str::parse::<u64>);
+            match (it.next()?.ok()?, it.next()?.ok()?) {
+                (lo, hi) if hi >= lo => Some(hi - lo + 1),
+                _ => None,
+            }
+        })
+        .unwrap_or(60999 - 32768 + 1)
+}
+
+/// A warning for a run whose phones at once need more local ports than
+/// `ports` (the ephemeral range) gives, or `None`. A phone has one TCP
+/// connection open at a time. Bound to one of `sources` source addresses
+/// (bind before connect), it takes a port of that address whatever the
+/// destination; with `sources` `None` (`0.0.0.0`: the system picks) the
+/// ports are shared between destinations, so a registrar's address is
+/// the limit when every held phone talks to it.
+pub fn port_warning(need: Need, sources: Option<u32>, ports: u64) -> Option<String> {
+    let (per, over) = match sources {
+        Some(n) => (
+            need.phones_at_once.div_ceil(u64::from(n.max(1))),
+            format!("over {n} source address{}", if n == 1 { "" } else { "es" }),
+        ),
+        None => (
+            need.phones_at_once,
+            "from one address to one registrar".to_owned(),
+        ),
+    };
+    (per > ports).then(|| {
+        format!(
+            "up to {} phones at once {over} need about {per} local ports on each, and the system hands out {ports} (net.ipv4.ip_local_port_range); phones that find none fail with reason `local_ports`, which says nothing about the pool: give phones.source_addresses more of this machine's addresses, or lower phones.count",
+            need.phones_at_once
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +219,25 @@ mod tests {
             "{w}"
         );
         assert!(w.contains("`ulimit -n 364`"), "{w}");
+    }
+
+    #[test]
+    fn ports_run_short_per_source_address() {
+        let need = Need {
+            phones_at_once: 50_000,
+            files: 0,
+        };
+        // 249 loopback sources: about 201 ports each.
+        assert_eq!(port_warning(need, Some(249), 28_232), None);
+        let w = port_warning(need, Some(1), 28_232).unwrap_or_default();
+        assert!(
+            w.starts_with("up to 50000 phones at once over 1 source address need about 50000 local ports on each, and the system hands out 28232"),
+            "{w}"
+        );
+        let w = port_warning(need, None, 28_232).unwrap_or_default();
+        assert!(w.contains("from one address to one registrar"), "{w}");
+        assert_eq!(port_warning(need, Some(2), 28_232), None);
+        assert!(ephemeral_ports() > 0);
     }
 
     // Linux caps the hard limit (fs.nr_open), so raising to it is always
