@@ -121,17 +121,23 @@ fn validate_reads_the_files_the_scenario_names() {
             "missing-templates is not a directory",
         ),
     ] {
-        for args in [
-            &["validate", SMOKE, "--set", set][..],
-            &["run", SMOKE, "--quiet", "--set", set],
-        ] {
-            let cmd = args[0];
-            let out = phonestorm(args);
-            assert_eq!(out.status.code(), Some(2), "{cmd} --set {set}");
-            let err = String::from_utf8(out.stderr).unwrap();
-            assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
-            assert!(err.contains(file), "{cmd}: {err}");
-        }
+        usage_error_from_validate_and_run(set, file);
+    }
+}
+
+/// `validate` and `run` of the smoke scenario with `--set set` both exit 2
+/// before anything runs, with one line on stderr that contains `says`.
+fn usage_error_from_validate_and_run(set: &str, says: &str) {
+    for args in [
+        &["validate", SMOKE, "--set", set][..],
+        &["run", SMOKE, "--quiet", "--set", set],
+    ] {
+        let cmd = args[0];
+        let out = phonestorm(args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd} --set {set}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+        assert!(err.contains(says), "{cmd}: {err}");
     }
 }
 
@@ -151,17 +157,7 @@ fn source_addresses_not_on_this_machine_exit_2() {
             "the whole IPv4 space",
         ),
     ] {
-        for args in [
-            &["validate", SMOKE, "--set", set][..],
-            &["run", SMOKE, "--quiet", "--set", set],
-        ] {
-            let cmd = args[0];
-            let out = phonestorm(args);
-            let err = String::from_utf8(out.stderr).unwrap();
-            assert_eq!(out.status.code(), Some(2), "{cmd} --set {set}: {err}");
-            assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
-            assert!(err.contains(says), "{cmd}: {err}");
-        }
+        usage_error_from_validate_and_run(set, says);
     }
     // The loopback range phones use by default is this machine's.
     let out = phonestorm(&[

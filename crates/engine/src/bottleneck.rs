@@ -377,9 +377,10 @@ mod tests {
         assert_eq!(b.sentence, "no stage gave out");
     }
 
-    #[test]
-    fn rejections_alone_name_a_stage() {
-        let arrivals = [50; 5];
+    /// 50 arrivals a second; from the fourth second the web ticket fails
+    /// a fifth, then two fifths, of its attempts (`http_503`) while its
+    /// p99 and register's stay flat.
+    fn web_ticket_rejecting() -> Timeline {
         let ticket = vec![
             (30.0, 50, 0),
             (30.0, 50, 0),
@@ -388,10 +389,15 @@ mod tests {
             (30.0, 30, 20),
         ];
         let reg = vec![(8.0, 50, 0); 5];
-        let b = find(&timeline(
-            &arrivals,
+        timeline(
+            &[50; 5],
             &[(Stage::WebTicket, ticket), (Stage::Register, reg)],
-        ));
+        )
+    }
+
+    #[test]
+    fn rejections_alone_name_a_stage() {
+        let b = find(&web_ticket_rejecting());
         assert_eq!(b.stage.as_deref(), Some("web_ticket"));
         assert_eq!(b.failures_at_s, Some(4.0));
         assert_eq!(b.failure_reason.as_deref(), Some("http_503"));
@@ -415,19 +421,7 @@ mod tests {
     fn failures_on_this_machine_are_not_the_pools_rejections() {
         // The same rejections as above, but each for want of an open file
         // on the harness's machine (`local_files`): the pool never saw them.
-        let arrivals = [50; 5];
-        let ticket = vec![
-            (30.0, 50, 0),
-            (30.0, 50, 0),
-            (30.0, 50, 0),
-            (30.0, 40, 10),
-            (30.0, 30, 20),
-        ];
-        let reg = vec![(8.0, 50, 0); 5];
-        let mut tl = timeline(
-            &arrivals,
-            &[(Stage::WebTicket, ticket), (Stage::Register, reg)],
-        );
+        let mut tl = web_ticket_rejecting();
         for i in &mut tl.intervals {
             if let Some(n) = i.failures.remove("http_503") {
                 i.failures.insert("local_files".into(), n);
