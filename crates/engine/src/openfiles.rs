@@ -72,23 +72,8 @@ pub struct Need {
     pub files: u64,
 }
 
-/// What a run whose phones start at `offsets` (in any order) and stay
-/// signed in for `hold` needs: at most `max_concurrent` phones at once
-/// when that is set. A phone signing in has two sockets open at most (its
-/// DNS socket and one connection); a held one keeps its registrar
-/// connection; with the embedded mock each connection has a second end
-/// in this process.
-pub fn need(
-    offsets: &[Duration],
-    hold: Duration,
-    max_concurrent: Option<u32>,
-    embedded_mock: bool,
-) -> Need {
-    let mut starts = offsets.to_vec();
-    starts.sort_unstable();
-    let span = hold.saturating_add(SIGNIN_SPAN);
-    // The most starts within any window `span` long: a phone started
-    // earlier than that has signed in and left by then.
+/// The most of `starts` (sorted) within any window `span` long.
+fn most_within(starts: &[Duration], span: Duration) -> u64 {
     let mut most = 0usize;
     let mut first = 0usize;
     for (last, t) in starts.iter().enumerate() {
@@ -100,14 +85,34 @@ pub fn need(
         }
         most = most.max(last + 1 - first);
     }
-    let mut at_once = u64::try_from(most).unwrap_or(u64::MAX);
-    if let Some(cap) = max_concurrent {
-        at_once = at_once.min(u64::from(cap));
-    }
-    let per_phone = if embedded_mock { 3 } else { 2 };
+    u64::try_from(most).unwrap_or(u64::MAX)
+}
+
+/// What a run whose phones start at `offsets` (in any order) and stay
+/// signed in for `hold` needs: at most `max_concurrent` phones at once
+/// when that is set. Phones at once are the most starts within any
+/// `hold` + [`SIGNIN_SPAN`]; of them, those within any [`SIGNIN_SPAN`]
+/// are signing in. A phone signing in has two sockets open at most (its
+/// DNS socket and one connection), a held one its registrar connection
+/// only; with the embedded mock each connection has a second end in this
+/// process.
+pub fn need(
+    offsets: &[Duration],
+    hold: Duration,
+    max_concurrent: Option<u32>,
+    embedded_mock: bool,
+) -> Need {
+    let mut starts = offsets.to_vec();
+    starts.sort_unstable();
+    let cap = max_concurrent.map_or(u64::MAX, u64::from);
+    let at_once = most_within(&starts, hold.saturating_add(SIGNIN_SPAN)).min(cap);
+    let signing = most_within(&starts, SIGNIN_SPAN).min(at_once);
+    let held = at_once - signing;
+    let phones = signing.saturating_mul(2).saturating_add(held);
+    let mock = if embedded_mock { at_once } else { 0 };
     Need {
         phones_at_once: at_once,
-        files: BASE.saturating_add(at_once.saturating_mul(per_phone)),
+        files: BASE.saturating_add(phones).saturating_add(mock),
     }
 }
 
@@ -180,15 +185,16 @@ mod tests {
 
     #[test]
     fn phones_at_once_are_the_starts_within_a_hold_and_a_sign_in() {
-        // One a second for 100 s, held 10 s: 15 in any 15 s window.
+        // One a second for 100 s, held 10 s: 15 in any 15 s window, 5 of
+        // them signing in (two sockets each), 10 held (one each).
         let offsets: Vec<Duration> = (0..100).map(Duration::from_secs).collect();
         let n = need(&offsets, Duration::from_secs(10), None, false);
         assert_eq!(n.phones_at_once, 15);
-        assert_eq!(n.files, BASE + 15 * 2);
+        assert_eq!(n.files, BASE + 5 * 2 + 10);
         // The embedded mock holds the other end of each connection.
         assert_eq!(
             need(&offsets, Duration::from_secs(10), None, true).files,
-            BASE + 15 * 3
+            BASE + 5 * 2 + 10 + 15
         );
         // All at once, in any order.
         let n = need(&secs(&[3, 0, 3, 3, 1]), Duration::ZERO, None, false);
