@@ -110,7 +110,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     let s = load(&args.scenario, &args.sets)?;
     // The schedule is part of the scenario: a curve file or a profile that
     // cannot place every phone is a scenario error too.
-    RunSettings::from_scenario(&s).map_err(|e| Usage(e.to_string()))?;
+    let settings = RunSettings::from_scenario(&s).map_err(|e| Usage(e.to_string()))?;
     // And so are the files it names and what the phones would refuse.
     Fleet::check(&s).map_err(|e| Usage(e.to_string()))?;
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
@@ -123,7 +123,37 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     for line in pool_notes(&s) {
         println!("{line}");
     }
+    for w in fit_warnings(&s, &settings) {
+        println!("warning: {w}");
+    }
     Ok(())
+}
+
+/// Whether this machine can hold the run: open files (after raising the
+/// soft limit to the hard one, as `run` does) and local ports for the
+/// phones it has at once ([`openfiles`]).
+fn fit_warnings(scenario: &Scenario, settings: &RunSettings) -> Vec<String> {
+    let limit = openfiles::raise();
+    let need = openfiles::need(
+        &settings.offsets,
+        scenario.hold.duration,
+        settings.max_concurrent,
+        matches!(scenario.target, Target::Mock { .. }),
+    );
+    let sources = match scenario.phones.source_addresses {
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) if !(a.is_unspecified() && a == b) => {
+            Some(u32::from(b).saturating_sub(u32::from(a)).saturating_add(1))
+        }
+        _ => None,
+    };
+    openfiles::warning(need, limit)
+        .into_iter()
+        .chain(openfiles::port_warning(
+            need,
+            sources,
+            openfiles::ephemeral_ports(),
+        ))
+        .collect()
 }
 
 /// What a run against a pool says before it starts (and `validate` after
@@ -231,25 +261,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
-    // Before any socket: a run that cannot have the open files it needs
-    // fails phones on the harness's account, so it is said up front.
-    let limit = openfiles::raise();
-    let need = openfiles::need(
-        &settings.offsets,
-        scenario.hold.duration,
-        settings.max_concurrent,
-        matches!(scenario.target, Target::Mock { .. }),
-    );
-    if let Some(w) = openfiles::warning(need, limit) {
-        eprintln!("phonestorm: warning: {w}");
-    }
-    let sources = match scenario.phones.source_addresses {
-        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) if !(a.is_unspecified() && a == b) => {
-            Some(u32::from(b).saturating_sub(u32::from(a)).saturating_add(1))
-        }
-        _ => None,
-    };
-    if let Some(w) = openfiles::port_warning(need, sources, openfiles::ephemeral_ports()) {
+    // Before any socket: a run that cannot have the open files or ports
+    // it needs fails phones on the harness's account, so it is said first.
+    for w in fit_warnings(&scenario, &settings) {
         eprintln!("phonestorm: warning: {w}");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

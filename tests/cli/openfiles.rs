@@ -33,29 +33,59 @@ fn temp(name: &str) -> std::path::PathBuf {
     ))
 }
 
-/// Runs the held scenario after `ulimit` sets `limit` (e.g. `-n 128`, or
-/// `-Sn 128` for the soft limit alone) in a shell, as a user's login
-/// would; the report's JSON with it.
-fn run_with(limit: &str, name: &str) -> (Output, serde_json::Value) {
+/// Runs phonestorm with `args` (the held scenario's path stands in for
+/// `SCENARIO`) after `ulimit` sets `limit` (e.g. `-n 128`, or `-Sn 128`
+/// for the soft limit alone) in a shell, as a user's login would.
+fn phonestorm_with(limit: &str, name: &str, args: &[&str]) -> Output {
     let scenario = temp(&format!("{name}.toml"));
     std::fs::write(&scenario, HELD).unwrap();
-    let report = temp(&format!("{name}.json"));
+    let scenario_arg = scenario.to_str().unwrap();
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_phonestorm"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--quiet",
-            "--report-json",
-        ])
-        .arg(&report)
+        .args(
+            args.iter()
+                .map(|a| if *a == "SCENARIO" { scenario_arg } else { a }),
+        )
         .output()
         .expect("sh runs");
     let _ = std::fs::remove_file(&scenario);
+    out
+}
+
+/// `run` of the held scenario under `limit`, and its report's JSON.
+fn run_with(limit: &str, name: &str) -> (Output, serde_json::Value) {
+    let report = temp(&format!("{name}.json"));
+    let args = [
+        "run",
+        "SCENARIO",
+        "--quiet",
+        "--report-json",
+        report.to_str().unwrap(),
+    ];
+    let out = phonestorm_with(limit, name, &args);
     let json = take_report(&report);
     (out, json)
+}
+
+#[test]
+fn validate_says_a_run_will_not_fit() {
+    let out = phonestorm_with("-n 128", "validate", &["validate", "SCENARIO"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains(
+            "warning: up to 100 phones at once need about 364 open files, and phonestorm may have 128 here"
+        ),
+        "{stdout}"
+    );
+    // Under the hard limit here, nothing to say.
+    if hard_limit().is_none_or(|h| h >= 1024) {
+        let out = phonestorm_with("-Sn 128", "validate-soft", &["validate", "SCENARIO"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("warning"), "{stdout}");
+    }
 }
 
 /// The hard open-file limit of a shell here (`None`: unlimited).
@@ -99,7 +129,7 @@ fn running_out_is_the_harness_own_failure_said_before_and_after() {
     // Said before the run: what it needs and what it may have.
     assert!(
         stderr.contains(
-            "phonestorm: warning: up to 100 phones at once need about 364 open files, and this process may have 128"
+            "phonestorm: warning: up to 100 phones at once need about 364 open files, and phonestorm may have 128 here"
         ),
         "{stderr}"
     );

@@ -129,7 +129,7 @@ pub fn warning(need: Need, limit: Limit) -> Option<String> {
         None => String::new(),
     };
     Some(format!(
-        "up to {} phones at once need about {} open files, and this process may have {soft} (`ulimit -n`{hard}); phones that find none fail with reason `local_files`, which says nothing about the pool: raise the limit (`ulimit -n {}`, or LimitNOFILE= for a service) or lower phones.count",
+        "up to {} phones at once need about {} open files, and phonestorm may have {soft} here (`ulimit -n`{hard}); phones that find none fail with reason `local_files`, which says nothing about the pool: raise the limit (`ulimit -n {}`, or LimitNOFILE= for a service) or lower phones.count",
         need.phones_at_once, need.files, need.files
     ))
 }
@@ -221,7 +221,7 @@ mod tests {
         let w = warning(n, limit(Some(256), Some(256))).unwrap_or_default();
         assert!(w.contains("about 364 open files"), "{w}");
         assert!(
-            w.contains("may have 256 (`ulimit -n`, the hard limit too)"),
+            w.contains("may have 256 here (`ulimit -n`, the hard limit too)"),
             "{w}"
         );
         assert!(w.contains("`ulimit -n 364`"), "{w}");
