@@ -359,6 +359,12 @@ fn harness(report: &Report) -> String {
     for (k, v) in h {
         let text = match v {
             serde_json::Value::String(t) => t.clone(),
+            // `local_failures { files, ports, memory }`: "files 3, ports 0".
+            serde_json::Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             other => other.to_string(),
         };
         let _ = write!(
@@ -489,6 +495,15 @@ pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; font-size: 12px; }}
         failed = p.failed,
         bottleneck = escape(&report.bottleneck.sentence),
     );
+    // The harness's own shortage beside the finding it qualifies, so a
+    // reader of the page does not take it for the pool's.
+    if let Some(line) = report.harness.shortage() {
+        let _ = writeln!(
+            page,
+            "<p class=\"bottleneck\" id=\"shortage\">{}</p>",
+            escape(&line)
+        );
+    }
     page.push_str(&chart(
         "latency-over-time",
         "Latency over time per stage (corrected p99 per interval, ms)",
@@ -664,6 +679,25 @@ mod tests {
         for banned in ["<script", "src=", "href=", "@import", "url("] {
             assert!(!page.contains(banned), "{banned}");
         }
+    }
+
+    #[test]
+    fn a_harness_short_of_open_files_says_so_beside_the_finding() {
+        let mut r = report();
+        assert!(!render(&r, "", "").contains("id=\"shortage\""));
+        r.harness.local_failures.files = 3;
+        r.harness.open_files_limit = Some(128);
+        let page = render(&r, "", "");
+        assert!(
+            page.contains(
+                "<p class=\"bottleneck\" id=\"shortage\">harness short of open files (limit 128: raise `ulimit -n`): 3 stage attempts"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<tr><th>local_failures</th><td>files 3, memory 0, ports 0</td></tr>"),
+            "{page}"
+        );
     }
 
     #[test]
