@@ -1211,9 +1211,13 @@ impl Validator<'_> {
         let profile = match kind {
             ProfileKind::Constant => {
                 let rate = a.rate.as_ref().ok_or_else(|| need("rate"))?;
-                let r = self.rate(rate, "a rate in phones per second")?;
-                if r == 0.0 {
-                    return self.err(rate.span(), "expected a rate above 0");
+                // Above 0 here, unlike a ramp's start: say that for -5 too.
+                let r = *rate.get_ref();
+                if !(r.is_finite() && r > 0.0) {
+                    return self.err(
+                        rate.span(),
+                        format!("expected a rate in phones per second above 0, found {r}"),
+                    );
                 }
                 ProfileSource::Inline(Profile::Constant { rate: r })
             }
@@ -1833,6 +1837,23 @@ min_samples = 50
         .unwrap_err()
         .to_string();
         assert_eq!(e, "--set phones.count: expected at least 1 phone");
+        // A constant rate must be above 0, and says so whatever was given.
+        for (rate, found) in [("0", "0"), ("-5", "-5"), ("nan", "NaN")] {
+            let e = Scenario::from_toml(
+                "s.toml",
+                MINIMAL,
+                Path::new("."),
+                &[format!("arrival.rate={rate}")],
+            )
+            .unwrap_err()
+            .to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "--set arrival.rate: expected a rate in phones per second above 0, found {found}"
+                )
+            );
+        }
         let s = Scenario::from_toml(
             "s.toml",
             MINIMAL,
