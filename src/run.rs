@@ -140,17 +140,11 @@ fn fit_warnings(scenario: &Scenario, settings: &RunSettings) -> Vec<String> {
         settings.max_concurrent,
         matches!(scenario.target, Target::Mock { .. }),
     );
-    let sources = match scenario.phones.source_addresses {
-        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) if !(a.is_unspecified() && a == b) => {
-            Some(u32::from(b).saturating_sub(u32::from(a)).saturating_add(1))
-        }
-        _ => None,
-    };
     openfiles::warning(need, limit)
         .into_iter()
         .chain(openfiles::port_warning(
             need,
-            sources,
+            phonestorm_engine::fleet::bound_sources(scenario),
             openfiles::ephemeral_ports(),
         ))
         .collect()
@@ -316,17 +310,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         }
         let mut report = phonestorm_engine::run::run(settings, fleet.launcher(), stop).await;
         if let Some(m) = fleet.mock() {
-            report.harness.mock_accept_shortages = m.metrics.accept_shortages();
-            if report.harness.mock_accept_shortages > 0 {
-                // The embedded mock's waits for a descriptor are in every
-                // latency it served: no stage of it can be judged.
-                report.bottleneck = phonestorm_engine::bottleneck::Bottleneck {
-                    sentence:
-                        "not judged: the embedded mock ran short of open files on this machine"
-                            .into(),
-                    ..Default::default()
-                };
-            }
+            report.embedded_mock_ran_short(m.metrics.accept_shortages());
         }
         serving.cancel();
         if let Ok(fleet) = Arc::try_unwrap(fleet) {

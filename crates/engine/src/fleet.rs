@@ -303,7 +303,7 @@ fn phone_config(s: &Scenario, mut target: PhoneTarget) -> Result<PhoneConfig> {
         SessionCache::Off => PhoneCache::Off,
     };
     c.sources = source_range(s.phones.source_addresses)?;
-    if let Some(range) = c.sources {
+    if let Some(range) = c.sources.filter(|r| is_bound(*r)) {
         sources_are_here(range, s.phones.count)?;
     }
     c.hold = s.hold.duration;
@@ -341,15 +341,28 @@ fn source_range((first, last): (IpAddr, IpAddr)) -> Result<Option<SourceRange>> 
     }
 }
 
+/// Whether phones bind `range`'s addresses before connecting; `0.0.0.0`
+/// alone means the system picks for each connection.
+fn is_bound(range: SourceRange) -> bool {
+    !(range.first.is_unspecified() && range.count == 1)
+}
+
+/// How many source addresses the scenario's phones bind before
+/// connecting (`None`: the system picks, or the range is not valid, which
+/// loading the fleet reports).
+pub fn bound_sources(s: &Scenario) -> Option<u32> {
+    source_range(s.phones.source_addresses)
+        .ok()
+        .flatten()
+        .filter(|r| is_bound(*r))
+        .map(|r| r.count)
+}
+
 /// Every source address the phones will use (the range's first `phones`
 /// at most: they take it round-robin) is one of this machine's: a phone
 /// bound to any other fails every stage, which is the scenario's mistake
-/// and not the pool's, so it is said before the run. `0.0.0.0` (the
-/// system picks) needs no check.
+/// and not the pool's, so it is said before the run.
 fn sources_are_here(range: SourceRange, phones: u32) -> Result<()> {
-    if range.first.is_unspecified() && range.count == 1 {
-        return Ok(());
-    }
     let first = u32::from(range.first);
     for i in 0..range.count.min(phones) {
         let addr = Ipv4Addr::from(first.wrapping_add(i));

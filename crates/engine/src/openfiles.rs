@@ -23,8 +23,6 @@ pub struct Limit {
     pub soft: Option<u64>,
     /// The most it could raise that to (`None`: no limit).
     pub hard: Option<u64>,
-    /// The soft limit before [`raise`], when it raised it.
-    pub raised_from: Option<u64>,
 }
 
 /// Raises the soft open-file limit to the hard one; the limit in force
@@ -35,7 +33,6 @@ pub fn raise() -> Limit {
     let mut limit = Limit {
         soft: before.current,
         hard: before.maximum,
-        raised_from: None,
     };
     if before.current != before.maximum {
         let wanted = Rlimit {
@@ -43,7 +40,6 @@ pub fn raise() -> Limit {
             maximum: before.maximum,
         };
         if setrlimit(Resource::Nofile, wanted).is_ok() {
-            limit.raised_from = before.current;
             limit.soft = before.maximum;
         }
     }
@@ -211,11 +207,7 @@ mod tests {
             phones_at_once: 100,
             files: 364,
         };
-        let limit = |soft, hard| Limit {
-            soft,
-            hard,
-            raised_from: None,
-        };
+        let limit = |soft, hard| Limit { soft, hard };
         assert_eq!(warning(n, limit(Some(1024), Some(1024))), None);
         assert_eq!(warning(n, limit(None, None)), None);
         let w = warning(n, limit(Some(256), Some(256))).unwrap_or_default();

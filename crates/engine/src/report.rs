@@ -373,6 +373,20 @@ pub struct Report {
 }
 
 impl Report {
+    /// Takes the embedded mock's `shortages` (accept attempts that found no
+    /// open file): its waits are in every latency it served, so no stage
+    /// of it can be judged a bottleneck.
+    pub fn embedded_mock_ran_short(&mut self, shortages: u64) {
+        self.harness.mock_accept_shortages = shortages;
+        if shortages > 0 {
+            self.bottleneck = Bottleneck {
+                sentence: "not judged: the embedded mock ran short of open files on this machine"
+                    .into(),
+                ..Bottleneck::default()
+            };
+        }
+    }
+
     /// Share of finished phones that failed to sign in (0 when none).
     pub fn signin_fail_rate(&self) -> f64 {
         let n = self.phones.registered + self.phones.failed;
