@@ -147,11 +147,13 @@ pub fn ephemeral_ports() -> u64 {
 
 /// A warning for a run whose phones at once need more local ports than
 /// `ports` (the ephemeral range) gives, or `None`. A phone has one TCP
-/// connection open at a time. Bound to one of `sources` source addresses
-/// (bind before connect), it takes a port of that address whatever the
-/// destination; with `sources` `None` (`0.0.0.0`: the system picks) the
-/// ports are shared between destinations, so a registrar's address is
-/// the limit when every held phone talks to it.
+/// connection open at a time. Bound to one of `sources` source addresses,
+/// it takes a port of that address chosen at connect
+/// (`IP_BIND_ADDRESS_NO_PORT`), free for that destination only, as with
+/// `sources` `None` (`0.0.0.0`: the system picks): so the limit is one
+/// registrar's address, to which every held phone of a one-server pool
+/// talks. Counting all phones at once against it errs on the safe side
+/// where a pool has several.
 pub fn port_warning(need: Need, sources: Option<u32>, ports: u64) -> Option<String> {
     let (per, over) = match sources {
         Some(n) => (

@@ -81,24 +81,43 @@ pub(crate) async fn udp(source: Ipv4Addr) -> Result<UdpSocket, Failure> {
 /// spread its connections over a range of loopback addresses (and, on a
 /// real network, over the addresses it was given).
 pub(crate) async fn connect(source: Ipv4Addr, to: SocketAddr) -> Result<TcpStream, Failure> {
-    let what = || format!("connect {to}");
-    let sock = match to.ip() {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| io_failure(&what(), &e))?;
-    if to.is_ipv4() && !source.is_unspecified() {
-        sock.bind(SocketAddr::from((source, 0)))
-            .map_err(|e| io_failure(&format!("bind {source}"), &e))?;
-    }
-    let s = sock
+    let s = bound(source, to)?
         .connect(to)
         .await
-        .map_err(|e| io_failure(&what(), &e))?;
+        .map_err(|e| io_failure(&format!("connect {to}"), &e))?;
     // SIP and SOAP exchanges are small request/answer pairs: Nagle only
     // adds latency to them.
     let _ = s.set_nodelay(true);
     Ok(s)
+}
+
+/// A TCP socket for `to`, bound to `source` unless that is `0.0.0.0` or
+/// `to` is IPv6, its port left for `connect` to pick.
+fn bound(source: Ipv4Addr, to: SocketAddr) -> Result<TcpSocket, Failure> {
+    let sock = match to.ip() {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| io_failure(&format!("connect {to}"), &e))?;
+    if to.is_ipv4() && !source.is_unspecified() {
+        defer_port(&sock);
+        sock.bind(SocketAddr::from((source, 0)))
+            .map_err(|e| io_failure(&format!("bind {source}"), &e))?;
+    }
+    Ok(sock)
+}
+
+/// Asks the kernel to leave the source port unchosen at `bind` and pick it
+/// at `connect` (`IP_BIND_ADDRESS_NO_PORT`, Linux 4.2). A bind to port 0
+/// otherwise reserves a port of the address for every destination, so one
+/// source address held at most one ephemeral range of connections in all,
+/// however many Front Ends and services the phones reach; picked at
+/// connect, a port need only be free for that destination, as it is for a
+/// socket that never bound. Where the kernel refuses the option the bind
+/// reserves as before, which only narrows the ports again.
+fn defer_port(sock: &TcpSocket) {
+    let _ =
+        nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::IpBindAddressNoPort, &true);
 }
 
 /// TLS over `tcp`, verifying `name` as `config` says.
@@ -550,6 +569,24 @@ mod tests {
     use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll};
+
+    #[tokio::test]
+    async fn a_bound_source_leaves_the_port_to_connect() {
+        let source = Ipv4Addr::new(127, 0, 0, 3);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = listener.local_addr().unwrap();
+        // IP_BIND_ADDRESS_NO_PORT: bound, but no port taken yet, so the
+        // port is not held against every other destination.
+        let sock = bound(source, to).unwrap();
+        assert_eq!(sock.local_addr().unwrap(), SocketAddr::from((source, 0)));
+        // connect picks one, and the source is the one asked for.
+        let s = sock.connect(to).await.unwrap();
+        let local = s.local_addr().unwrap();
+        assert_eq!(local.ip(), IpAddr::V4(source));
+        assert_ne!(local.port(), 0);
+        let s = connect(source, to).await.unwrap();
+        assert_eq!(s.local_addr().unwrap().ip(), IpAddr::V4(source));
+    }
 
     #[test]
     fn running_short_on_this_machine_is_local_not_the_pool() {
