@@ -2,8 +2,8 @@
 //!
 //! This crate owns the codecs and the protocol arithmetic that both the
 //! virtual phones and the mock Front End use: DHCP (with the `MS-UC-Client`
-//! options 43 and 120), DNS SRV and A, SNTP, the SOAP bodies of the web
-//! services, SIP, and the authentication arithmetic (NTLMv2 for [MS-SIPAE],
+//! options 43 and 120), DNS SRV and A, SNTP, HTTP/1.1 answers, the SOAP
+//! bodies of the web services, SIP, and the authentication arithmetic (NTLMv2 for [MS-SIPAE],
 //! SIP Digest, the signed web-ticket proof). It owns no sockets, no runtime and no clock: callers pass
 //! bytes in, get bytes or typed values out, and pass the current time, and any
 //! random values, as arguments. That keeps every decision testable against
@@ -19,6 +19,7 @@ pub mod dhcp;
 pub mod diag;
 pub mod dns;
 mod error;
+pub mod http;
 pub mod ntlm;
 pub mod sip;
 pub mod sntp;
