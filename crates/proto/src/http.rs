@@ -16,6 +16,7 @@
 //! it, read `X-Ms-diagnostics`, and never panic or grow without bound on a
 //! server's answer.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::{Error, Result};
@@ -75,7 +76,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>> {
     let mut start = 0;
     loop {
         let rest = buf.get(start..).unwrap_or_default();
-        let Some(end) = find(rest, b"\r\n\r\n") else {
+        let Some(end) = memchr::memmem::find(rest, b"\r\n\r\n") else {
             if buf.len() > MAX_HEAD {
                 return Err(Error::invalid(HEAD, format!("over {MAX_HEAD} bytes")));
             }
@@ -134,10 +135,13 @@ fn read_head(text: &[u8], at: usize) -> Result<Head> {
         }
         // Section 5.2: a user agent replaces each obs-fold (a line that
         // begins with a space or tab) by a space before reading the value.
-        let mut value = first.trim_matches([' ', '\t']).to_owned();
+        // Only a folded value is copied: every answer's head passes here,
+        // and most of its fields are not kept.
+        let mut value = Cow::Borrowed(first.trim_matches([' ', '\t']));
         while let Some(fold) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
-            value.push(' ');
-            value.push_str(fold.trim_matches([' ', '\t']));
+            let v = value.to_mut();
+            v.push(' ');
+            v.push_str(fold.trim_matches([' ', '\t']));
         }
         if name.eq_ignore_ascii_case("content-length") {
             let n = content_length(&value).ok_or_else(|| {
@@ -162,7 +166,7 @@ fn read_head(text: &[u8], at: usize) -> Result<Head> {
                 head.closes = false;
             }
         } else if name.eq_ignore_ascii_case("x-ms-diagnostics") {
-            head.diagnostics = Some(value);
+            head.diagnostics = Some(value.into_owned());
         } else if name.eq_ignore_ascii_case("retry-after") {
             head.retry_after = value.parse().ok();
         }
@@ -233,10 +237,6 @@ fn has_token(value: &str, token: &str) -> bool {
 /// RFC 9110 section 5.6.2 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A decoder of the chunked transfer coding (RFC 9112 section 7.1), fed
