@@ -115,12 +115,31 @@ targets=(
 /usr/bin/time -f "%U %S %M" -o "$out/time" \
   "${run_pin[@]}" ${BENCH_WRAP:-} $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "${auth[@]}" "$@" > "$out/table" 2>&1 &
 runner=$!
-# Sample the harness's resident memory once a second (the `time` wrapper's
-# child is the harness).
+# The harness: the descendant of the `time` wrapper that runs $bin, found
+# by its executable rather than its name, so that another build
+# (PHONESTORM_BIN, whatever its file is called) and wrappers in between
+# (BENCH_WRAP: env, perf) are still found. Under valgrind there is none:
+# the process is valgrind's, and its memory would not be the harness's.
+bin_real=$(readlink -f "$bin")
+harness_pid() {
+  local queue=("$runner") p c
+  while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]}
+    queue=("${queue[@]:1}")
+    for c in $(pgrep -P "$p"); do
+      if [ "$(readlink -f "/proc/$c/exe" 2>/dev/null)" = "$bin_real" ]; then
+        echo "$c"
+        return
+      fi
+      queue+=("$c")
+    done
+  done
+}
+# Sample the harness's resident memory once a second.
 peak_held=0
 base=0
 while kill -0 $runner 2>/dev/null; do
-  pid=$(pgrep -P $runner -x phonestorm || true)
+  pid=$(harness_pid)
   if [ -n "$pid" ]; then
     rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
     # The first sample, taken before many phones exist, is the baseline.
@@ -162,7 +181,10 @@ if reg:
     print(f"registered phones: {reg:.0f}; CPU per sign-in: {cpu/reg*1000:.2f} ms for the whole process; peak RSS per phone: {maxrss*1024/reg/1024:.1f} KiB")
     if run_cpu:
         print(f"the run alone (key pool apart): {run_cpu:.1f} s CPU ({run_user:.1f} user + {run_sys:.1f} sys): {run_cpu/reg*1000:.2f} ms per sign-in ({run_user/reg*1000:.2f} user + {run_sys/reg*1000:.2f} sys)")
-    print(f"resident memory: {base/1024:.0f} MiB at start, {peak/1024:.0f} MiB at peak: {(peak-base)/reg:.1f} KiB per registered phone above the start")
+    if peak:
+        print(f"resident memory: {base/1024:.0f} MiB at start, {peak/1024:.0f} MiB at peak: {(peak-base)/reg:.1f} KiB per registered phone above the start")
+    else:
+        print("resident memory: not sampled (no process running the harness's executable was found, as under valgrind)")
     if fb and fa and run_cpu:
         mean = (fb + fa) / 2
         print(f"floor beside the run ({kind}): {fb/1000:.3f} ms before, {fa/1000:.3f} ms after; the run alone: {run_cpu/reg*1000:.2f} ms per sign-in = {run_cpu/reg*1e6/mean:.2f}x their mean")
