@@ -340,19 +340,27 @@ pub(crate) fn request(
     body: &[u8],
     keep_alive: bool,
 ) -> Vec<u8> {
+    use std::io::Write as _;
     let connection = if keep_alive { "keep-alive" } else { "close" };
-    let mut req = format!(
+    // Sized once: the fixed lines take under 80 bytes besides their
+    // values, each header 4, so the body is never copied into a buffer
+    // grown on the way (this runs for every request of every phone).
+    let fields: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut raw = Vec::with_capacity(
+        80 + method.len() + path.len() + host.len() + connection.len() + fields + body.len(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        raw,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (n, v) in headers {
-        req.push_str(n);
-        req.push_str(": ");
-        req.push_str(v);
-        req.push_str("\r\n");
+        for part in [n.as_bytes(), b": ", v.as_bytes(), b"\r\n"] {
+            raw.extend_from_slice(part);
+        }
     }
-    req.push_str("\r\n");
-    let mut raw = req.into_bytes();
+    raw.extend_from_slice(b"\r\n");
     raw.extend_from_slice(body);
     raw
 }
@@ -376,7 +384,9 @@ fn parse_failure(detail: impl Into<String>) -> Failure {
 /// the head frames it, each read handed on and not gathered unless `keep`
 /// says so. One buffer serves the head and then every read of the body.
 async fn read_answer<S: AsyncRead + Unpin>(io: &mut S, keep: Body) -> Result<Answer, Failure> {
-    let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    // READ, not less: the first read reserves that much anyway, and a
+    // smaller start would only be allocated to be thrown away.
+    let mut buf: Vec<u8> = Vec::with_capacity(READ);
     let (head, mut start) = loop {
         match http::parse_head(&buf) {
             Ok(Some(h)) => break h,
@@ -522,6 +532,33 @@ mod tests {
     use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll};
+
+    /// RFC 9112 section 3 and 5: request line, fields, empty line, body;
+    /// built in one buffer sized for it.
+    #[test]
+    fn rfc9112_3_a_request_is_its_line_fields_and_body() {
+        let raw = request(
+            "POST",
+            "ucupdates-r2.contoso.com",
+            "/RequestHandler/ucdevice.upx",
+            &[("Content-Type", "text/xml"), ("SOAPAction", "\"x\"")],
+            b"<a/>",
+            false,
+        );
+        assert_eq!(
+            raw,
+            b"POST /RequestHandler/ucdevice.upx HTTP/1.1\r\nHost: ucupdates-r2.contoso.com\r\n\
+              Connection: close\r\nContent-Length: 4\r\nContent-Type: text/xml\r\n\
+              SOAPAction: \"x\"\r\n\r\n<a/>"
+        );
+        let big = vec![b'x'; 70_000];
+        let raw = request("GET", "h", "/", &[], &big, true);
+        assert!(raw.ends_with(&big) && raw.starts_with(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nContent-Length: 70000\r\n\r\n"));
+        assert!(
+            raw.capacity() - raw.len() < 128,
+            "sized to what it holds, give or take the estimate's slack"
+        );
+    }
 
     #[tokio::test]
     async fn a_bound_source_leaves_the_port_to_connect() {
