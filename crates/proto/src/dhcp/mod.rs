@@ -19,9 +19,10 @@ mod settings;
 mod sip_servers;
 mod vendor;
 
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dhcproto::v4::{Decodable, Decoder, Encodable, Opcode, UnknownOption};
+use dhcproto::v4::{Decodable, Decoder, Encodable, Encoder, Opcode, UnknownOption};
 pub use dhcproto::v4::{DhcpOption, DhcpOptions, Flags, HType, Message, MessageType, OptionCode};
 
 pub use settings::BootSettings;
@@ -273,7 +274,10 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
     // back (an empty host name vanishes on encode, a 13-byte boolean comes
     // back as 1 byte): keep only options that survive their own round trip,
     // so what callers see is exactly what they would send on.
-    msg.opts_mut().retain(|_, o| survives_round_trip(o));
+    let options = normal.get(HEADER..).unwrap_or_default();
+    let mut scratch = Vec::new();
+    msg.opts_mut()
+        .retain(|_, o| survives_round_trip(o, options, &mut scratch));
     if msg.opts().msg_type().is_none() {
         return Err(Error::invalid(
             WHAT,
@@ -292,10 +296,48 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
 /// few options whose length dhcproto only `debug_assert!`s (a panic in debug
 /// builds and under the fuzzer): 80, 81, 94 and 151 to 155. Reading stops at
 /// the end option or at a truncated option, keeping what came before.
-fn normalize_options(bytes: &[u8]) -> Vec<u8> {
+///
+/// A message with each code once, every length sound and an end option,
+/// as servers send them, is already in that form and is passed on as it
+/// is: the rewrite then costs nothing (one per answer of every phone).
+fn normalize_options(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let opts = bytes.get(HEADER..).unwrap_or_default();
+    let mut seen = [0u64; 4];
+    let mut pos = 0;
+    let mut as_is = false;
+    while let Some(&code) = opts.get(pos) {
+        match code {
+            0 => pos += 1,
+            255 => {
+                as_is = true;
+                break;
+            }
+            _ => {
+                let (word, bit) = (usize::from(code / 64), 1u64 << (code % 64));
+                let len = opts.get(pos + 1).map(|&l| usize::from(l));
+                let sound = len
+                    .is_some_and(|len| pos + 2 + len <= opts.len() && length_is_sound(code, len));
+                let Some(w) = seen.get_mut(word).filter(|w| sound && **w & bit == 0) else {
+                    break;
+                };
+                *w |= bit;
+                pos += 2 + len.unwrap_or_default();
+            }
+        }
+    }
+    match bytes.get(..HEADER + pos + 1) {
+        Some(whole) if as_is => Cow::Borrowed(whole),
+        _ => Cow::Owned(rewrite_options(bytes)),
+    }
+}
+
+/// [`normalize_options`] the long way: each code once, in the order of
+/// its first appearance, its pieces joined.
+fn rewrite_options(bytes: &[u8]) -> Vec<u8> {
     let (head, opts) = bytes.split_at(HEADER.min(bytes.len()));
-    let mut order: Vec<u8> = Vec::new();
-    let mut values: Vec<Vec<u8>> = Vec::new();
+    // Codes in order of first appearance, each with the ranges of its
+    // pieces in `opts`.
+    let mut order: Vec<(u8, Vec<std::ops::Range<usize>>)> = Vec::new();
     let mut pos = 0;
     while let Some(&code) = opts.get(pos) {
         match code {
@@ -305,35 +347,26 @@ fn normalize_options(bytes: &[u8]) -> Vec<u8> {
                 let Some(len) = opts.get(pos + 1).map(|&l| usize::from(l)) else {
                     break;
                 };
-                let Some(v) = opts.get(pos + 2..pos + 2 + len) else {
+                let piece = pos + 2..pos + 2 + len;
+                if piece.end > opts.len() {
                     break;
-                };
-                match order.iter().position(|&c| c == code) {
-                    Some(i) => {
-                        if let Some(acc) = values.get_mut(i) {
-                            acc.extend_from_slice(v);
-                        }
-                    }
-                    None => {
-                        order.push(code);
-                        values.push(v.to_vec());
-                    }
+                }
+                match order.iter_mut().find(|(c, _)| *c == code) {
+                    Some((_, pieces)) => pieces.push(piece),
+                    None => order.push((code, vec![piece])),
                 }
                 pos += 2 + len;
             }
         }
     }
     let mut out = head.to_vec();
-    for (code, v) in order.into_iter().zip(values) {
-        let len_ok = match code {
-            80 => v.is_empty(),
-            81 => v.len() >= 3,
-            94 => v.len() == 3,
-            151 => !v.is_empty(),
-            152..=155 => v.len() == 4,
-            _ => true,
-        };
-        if !len_ok {
+    for (code, pieces) in order {
+        let v: Vec<u8> = pieces
+            .into_iter()
+            .flat_map(|r| opts.get(r).unwrap_or_default())
+            .copied()
+            .collect();
+        if !length_is_sound(code, v.len()) {
             continue;
         }
         if v.is_empty() {
@@ -349,12 +382,59 @@ fn normalize_options(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn survives_round_trip(o: &DhcpOption) -> bool {
-    let Ok(bytes) = o.to_vec() else {
+/// Whether dhcproto can read an option of this code and (joined) length
+/// without tripping one of its `debug_assert!`s.
+fn length_is_sound(code: u8, len: usize) -> bool {
+    match code {
+        80 => len == 0,
+        81 => len >= 3,
+        94 => len == 3,
+        151 => len > 0,
+        152..=155 => len == 4,
+        _ => true,
+    }
+}
+
+/// Whether dhcproto writes `o` back as it read it. `options` is the
+/// normalized options area `o` was read from (each code once, long values
+/// in adjacent pieces); `scratch` is reused between calls. When `o`
+/// encodes to exactly its bytes there, decoding them again gives `o` back,
+/// so the full round trip is needed only when they differ.
+fn survives_round_trip(o: &DhcpOption, options: &[u8], scratch: &mut Vec<u8>) -> bool {
+    scratch.clear();
+    if o.encode(&mut Encoder::new(scratch)).is_err() {
         return false;
-    };
-    let mut d = Decoder::new(&bytes);
+    }
+    // The encoding starts with the option's code.
+    let code = scratch.first().copied().unwrap_or(0);
+    if source_of(options, code) == Some(scratch.as_slice()) {
+        return true;
+    }
+    let mut d = Decoder::new(scratch);
     matches!(DhcpOption::decode(&mut d), Ok(back) if &back == o) && d.buffer().is_empty()
+}
+
+/// The bytes of every piece of option `code` in a normalized options area:
+/// from its first code byte to the end of its last piece.
+fn source_of(options: &[u8], code: u8) -> Option<&[u8]> {
+    let mut pos = 0;
+    let mut span: Option<std::ops::Range<usize>> = None;
+    while let Some(&c) = options.get(pos) {
+        let len = match c {
+            0 => {
+                pos += 1;
+                continue;
+            }
+            255 => break,
+            _ => usize::from(*options.get(pos + 1)?),
+        };
+        let end = pos + 2 + len;
+        if c == code {
+            span = Some(span.map_or(pos, |s| s.start)..end);
+        }
+        pos = end;
+    }
+    options.get(span?)
 }
 
 /// The raw value of an option by code (after RFC 3396 concatenation), for
