@@ -429,7 +429,7 @@ impl Web {
     /// user; or the refusal to send (400 for bad XML, 401 for no ticket,
     /// 401 with a WS-Security fault for a missing or bad proof).
     #[allow(clippy::result_large_err)] // the refusal is the answer to send, once per call
-    fn ticketed(&self, body: &[u8], what: &str) -> Result<(Envelope, u32), Answer> {
+    fn ticketed<'b>(&self, body: &'b [u8], what: &str) -> Result<(Envelope<'b>, u32), Answer> {
         let env = Envelope::parse_with(body, wssec::CAPTURE_SCOPE)
             .map_err(|e| text(StatusCode::BAD_REQUEST, &format!("{what} request: {e}")))?;
         let user = self.ticket_user(&env).map_err(|why| match why {

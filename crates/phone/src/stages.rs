@@ -96,7 +96,7 @@ fn refusal(what: &str, status: u16, diag: Option<&Diagnostics>, text: &str) -> F
 }
 
 /// Reads a SOAP answer: the envelope of a success, or the failure.
-fn soap_answer(what: &str, a: &net::Answer) -> Step<envelope::Envelope> {
+fn soap_answer<'a>(what: &str, a: &'a net::Answer) -> Step<envelope::Envelope<'a>> {
     let outcome = envelope::classify(a.status, a.diagnostics.as_deref(), &a.body);
     let mut f = match outcome {
         Ok(SoapOutcome::Ok(env)) => return Ok(env),

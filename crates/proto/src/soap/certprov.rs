@@ -189,7 +189,7 @@ impl ErrorInfo {
         let pick = |names: &[&str]| {
             el.children
                 .iter()
-                .find(|c| names.contains(&c.local.as_str()))
+                .find(|c| names.contains(&c.local))
                 .map(|c| c.trimmed_text().to_owned())
                 .or_else(|| {
                     names
@@ -219,7 +219,7 @@ impl ErrorInfo {
     }
 }
 
-fn find_error_info(el: &Element) -> Option<&Element> {
+fn find_error_info<'e, 'a>(el: &'e Element<'a>) -> Option<&'e Element<'a>> {
     if el.local == "ErrorInfo" && matches!(el.namespace.as_deref(), None | Some(NS_AUTHWS)) {
         return Some(el);
     }

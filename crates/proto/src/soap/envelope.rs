@@ -24,19 +24,19 @@ const WHAT_FAULT: &str = "SOAP fault";
 
 /// A received envelope, split into header blocks and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     /// The envelope's source text; element spans point into it.
-    pub source: String,
+    pub source: &'a str,
     /// The `Header` element, if present.
-    pub header: Option<Element>,
+    pub header: Option<Element<'a>>,
     /// The `Body` element.
-    pub body: Element,
+    pub body: Element<'a>,
 }
 
-impl Envelope {
+impl<'a> Envelope<'a> {
     /// Parses an envelope. `capture_scope` names elements whose in-scope
     /// namespace bindings the caller needs (see [`xml::parse_document`]).
-    pub fn parse_with(input: &[u8], capture_scope: &[(&str, &str)]) -> Result<Envelope> {
+    pub fn parse_with(input: &'a [u8], capture_scope: &[(&str, &str)]) -> Result<Envelope<'a>> {
         let doc = xml::parse_document(input, WHAT, capture_scope)?;
         let root = doc.root;
         if root.local != "Envelope" || root.namespace.as_deref() != Some(NS_SOAP11) {
@@ -70,24 +70,24 @@ impl Envelope {
     }
 
     /// Parses an envelope.
-    pub fn parse(input: &[u8]) -> Result<Envelope> {
+    pub fn parse(input: &'a [u8]) -> Result<Envelope<'a>> {
         Self::parse_with(input, &[])
     }
 
     /// The first element of the body (the operation, the answer or the
     /// fault).
-    pub fn body_element(&self) -> Option<&Element> {
+    pub fn body_element(&self) -> Option<&Element<'a>> {
         self.body.children.first()
     }
 
     /// The first body element, or an error saying it is missing.
-    pub fn required_body_element(&self, what: &'static str) -> Result<&Element> {
+    pub fn required_body_element(&self, what: &'static str) -> Result<&Element<'a>> {
         self.body_element()
             .ok_or_else(|| Error::invalid_at(what, self.body.span.start, "the Body is empty"))
     }
 
     /// The raw XML text of an element of this envelope.
-    pub fn raw(&self, el: &Element) -> &str {
+    pub fn raw(&self, el: &Element<'_>) -> &'a str {
         self.source.get(el.span.clone()).unwrap_or("")
     }
 
@@ -167,7 +167,7 @@ pub struct Fault {
 
 /// SOAP 1.1 section 4.4: the fault's sub-elements are unqualified; a few
 /// stacks qualify them with the envelope namespace, which is accepted too.
-fn fault_part<'a>(fault: &'a Element, local: &str) -> Option<&'a Element> {
+fn fault_part<'e, 'a>(fault: &'e Element<'a>, local: &str) -> Option<&'e Element<'a>> {
     fault
         .children
         .iter()
@@ -190,7 +190,7 @@ impl Fault {
         }
         let code = match raw.split_once(':') {
             Some((_, local)) => {
-                let namespace = code_el.text_qname_namespace.clone().ok_or_else(|| {
+                let namespace = code_el.text_qname_namespace.ok_or_else(|| {
                     Error::invalid_at(
                         WHAT_FAULT,
                         at,
@@ -205,7 +205,7 @@ impl Fault {
                     ));
                 }
                 FaultCode {
-                    namespace: Some(namespace),
+                    namespace: Some(namespace.to_owned()),
                     local: local.to_owned(),
                 }
             }
@@ -358,9 +358,9 @@ fn parse_ms_diagnostics(detail: &Element) -> Result<Option<MsDiagnosticsFault>> 
 
 /// What a web service call came to, from the phone's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     /// A 2xx answer whose body is neither a fault nor an `ErrorInfo`.
-    Ok(Envelope),
+    Ok(Envelope<'a>),
     /// A SOAP fault (whatever the status; WCF sends them with 500).
     Fault {
         /// HTTP status code.
@@ -391,7 +391,11 @@ pub enum Outcome {
 /// Maps a web service answer to an [`Outcome`]. An `X-Ms-diagnostics` value
 /// that does not parse is dropped (the caller still has the raw header); a
 /// 2xx body that is not a SOAP 1.1 envelope is an error.
-pub fn classify(status: u16, x_ms_diagnostics: Option<&str>, body: &[u8]) -> Result<Outcome> {
+pub fn classify<'a>(
+    status: u16,
+    x_ms_diagnostics: Option<&str>,
+    body: &'a [u8],
+) -> Result<Outcome<'a>> {
     let diagnostics = x_ms_diagnostics.and_then(|v| Diagnostics::parse(v).ok());
     let success = (200..300).contains(&status);
     let env = match Envelope::parse(body) {
@@ -590,7 +594,8 @@ mod tests {
                 reason: "internal".into(),
             }),
         };
-        let out = classify(500, None, fault.to_envelope().as_bytes()).unwrap();
+        let sent = fault.to_envelope();
+        let out = classify(500, None, sent.as_bytes()).unwrap();
         assert_eq!(
             out,
             Outcome::Fault {

@@ -43,8 +43,8 @@ const URL_NAMES: &[&str] = &["Url", "URL", "DownloadUrl", "ImageUrl", "Location"
 /// Element names taken as the update's version (GUESS).
 const VERSION_NAMES: &[&str] = &["Version", "ImageVersion", "TargetVersion"];
 
-fn collect<'a>(el: &'a Element, names: &[&str], out: &mut Vec<&'a Element>) {
-    if names.contains(&el.local.as_str()) && el.children.is_empty() {
+fn collect<'e, 'a>(el: &'e Element<'a>, names: &[&str], out: &mut Vec<&'e Element<'a>>) {
+    if names.contains(&el.local) && el.children.is_empty() {
         out.push(el);
     }
     for c in &el.children {
@@ -147,7 +147,7 @@ pub fn build_ucdevice_answer(templates: &TemplateSet, update: &DeviceUpdate) -> 
 pub fn parse_ucdevice_request(body: &[u8]) -> Result<Vec<(String, String)>> {
     fn walk(el: &Element, out: &mut Vec<(String, String)>) {
         if el.children.is_empty() {
-            out.push((el.local.clone(), el.trimmed_text().to_owned()));
+            out.push((el.local.to_owned(), el.trimmed_text().to_owned()));
         }
         for c in &el.children {
             walk(c, out);

@@ -200,10 +200,10 @@ impl SamlAssertion {
     /// Parses a standalone assertion.
     pub fn parse(raw: &str) -> Result<Self> {
         let doc = xml::parse_document(raw.as_bytes(), WHAT_SAML, &[])?;
-        Self::from_parts(raw.to_owned(), &doc.root)
+        Self::from_parts(raw, &doc.root)
     }
 
-    fn from_parts(raw: String, el: &Element) -> Result<Self> {
+    fn from_parts(raw: &str, el: &Element<'_>) -> Result<Self> {
         // Leave room for the envelope, body, RSTRC, RSTR and
         // RequestedSecurityToken around it when it is sent on.
         if el.depth() > xml::MAX_DEPTH - ASSERTION_HEADROOM {
@@ -239,7 +239,7 @@ impl SamlAssertion {
             not_on_or_after: conditions
                 .and_then(|c| c.attr("NotOnOrAfter"))
                 .map(str::to_owned),
-            raw,
+            raw: raw.to_owned(),
         })
     }
 
@@ -286,7 +286,7 @@ impl SamlAssertion {
     fn from_envelope(env: &Envelope, el: &Element) -> Result<Self> {
         let raw = env.raw(el);
         if let Ok(doc) = xml::parse_document(raw.as_bytes(), WHAT_SAML, &[]) {
-            return Self::from_parts(raw.to_owned(), &doc.root);
+            return Self::from_parts(raw, &doc.root);
         }
         // The assertion uses prefixes declared on an ancestor: add those
         // declarations right after the element name. First only the
@@ -300,7 +300,7 @@ impl SamlAssertion {
             .collect();
         let first = inject_namespaces(raw, used.iter().copied());
         if let Ok(doc) = xml::parse_document(first.as_bytes(), WHAT_SAML, &[]) {
-            return Self::from_parts(first, &doc.root);
+            return Self::from_parts(&first, &doc.root);
         }
         let fixed = inject_namespaces(raw, scope.iter());
         let doc = xml::parse_document(fixed.as_bytes(), WHAT_SAML, &[]).map_err(|e| match e {
@@ -311,7 +311,7 @@ impl SamlAssertion {
             ),
             other => other,
         })?;
-        Self::from_parts(fixed, &doc.root)
+        Self::from_parts(&fixed, &doc.root)
     }
 }
 
