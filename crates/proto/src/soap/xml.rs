@@ -372,7 +372,9 @@ fn parse_tree<'a>(
                 }
                 let namespace = declared.of(res, what, pos)?;
                 let mut attributes = Vec::new();
-                for attr in start.attributes() {
+                // The pass above checked for duplicates (XML 1.0 section
+                // 3.1); a second check would only allocate again.
+                for attr in start.attributes().with_checks(false) {
                     let attr = attr.map_err(|e| {
                         Error::invalid_at(what, pos, format!("malformed attribute: {e}"))
                     })?;
@@ -448,8 +450,12 @@ fn parse_tree<'a>(
                 if el.children.is_empty() {
                     let t = el.text.trim_matches(is_xml_space);
                     if t.contains(':') && !t.contains(is_xml_space) && !t.contains('/') {
+                        // Only a bound prefix makes a qualified name: most
+                        // such text is a time or a URN, not worth an error.
                         let (r, _) = reader.resolver().resolve_element(QName(t));
-                        el.text_qname_namespace = declared.of(r, what, pos).ok().flatten();
+                        if matches!(r, ResolveResult::Bound(_)) {
+                            el.text_qname_namespace = declared.of(r, what, pos).ok().flatten();
+                        }
                     }
                 }
                 match stack.last_mut() {
@@ -669,6 +675,25 @@ mod tests {
         assert!(parse_document(b"<a/><b/>", "t", &[]).is_err());
         assert!(parse_document(b"", "t", &[]).is_err());
         assert!(parse_document(b"<a>&bogus;</a>", "t", &[]).is_err());
+    }
+
+    /// XML 1.0 section 3.1, Unique Att Spec: "No attribute name may appear
+    /// more than once in the same start-tag", nor may a prefix be declared
+    /// twice on one.
+    #[test]
+    fn xml_3_1_unique_att_spec() {
+        for bad in [
+            &br#"<a x="1" y="2" x="3"/>"#[..],
+            br#"<a xmlns:p="urn:a" xmlns:p="urn:b"/>"#,
+            br#"<a><b k="1" k="1"></b></a>"#,
+        ] {
+            assert!(
+                parse_document(bad, "t", &[]).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(parse_document(br#"<a x="1" y="2"/>"#, "t", &[]).is_ok());
     }
 
     proptest! {
