@@ -220,7 +220,7 @@ impl ErrorInfo {
 }
 
 fn find_error_info<'e, 'a>(el: &'e Element<'a>) -> Option<&'e Element<'a>> {
-    if el.local == "ErrorInfo" && matches!(el.namespace.as_deref(), None | Some(NS_AUTHWS)) {
+    if el.local == "ErrorInfo" && matches!(el.namespace, None | Some(NS_AUTHWS)) {
         return Some(el);
     }
     el.children.iter().find_map(find_error_info)
@@ -288,9 +288,11 @@ impl GetAndPublishCertResponse {
                 format!("body holds <{}>, not GetAndPublishCertResponse", el.local),
             ));
         }
-        if let Some(e) = el.children.iter().find(|c| {
-            c.local == "ErrorInfo" && matches!(c.namespace.as_deref(), None | Some(NS_AUTHWS))
-        }) {
+        if let Some(e) = el
+            .children
+            .iter()
+            .find(|c| c.local == "ErrorInfo" && matches!(c.namespace, None | Some(NS_AUTHWS)))
+        {
             return Ok(GetAndPublishCertResponse::Error(ErrorInfo::from_element(e)));
         }
         let rstr = el

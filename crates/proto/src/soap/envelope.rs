@@ -39,7 +39,7 @@ impl<'a> Envelope<'a> {
     pub fn parse_with(input: &'a [u8], capture_scope: &[(&str, &str)]) -> Result<Envelope<'a>> {
         let doc = xml::parse_document(input, WHAT, capture_scope)?;
         let root = doc.root;
-        if root.local != "Envelope" || root.namespace.as_deref() != Some(NS_SOAP11) {
+        if root.local != "Envelope" || root.namespace != Some(NS_SOAP11) {
             // SOAP 1.1 section 4.4.1: an envelope in another namespace is a
             // VersionMismatch (SOAP 1.2 servers answer in their own one).
             return Err(Error::invalid_at(
@@ -171,7 +171,7 @@ fn fault_part<'e, 'a>(fault: &'e Element<'a>, local: &str) -> Option<&'e Element
     fault
         .children
         .iter()
-        .find(|c| c.local == local && matches!(c.namespace.as_deref(), None | Some(NS_SOAP11)))
+        .find(|c| c.local == local && matches!(c.namespace, None | Some(NS_SOAP11)))
 }
 
 impl Fault {
@@ -294,7 +294,7 @@ impl Fault {
 /// as `af:ErrorId` and `af:Reason`; an unqualified child is accepted too,
 /// because the schema text does not show its `elementFormDefault`.
 fn is_af_child(el: &Element, local: &str) -> bool {
-    el.local == local && matches!(el.namespace.as_deref(), None | Some(NS_AF))
+    el.local == local && matches!(el.namespace, None | Some(NS_AF))
 }
 
 /// Reads `af:Ms-Diagnostics-Fault` from a fault `detail` ([MS-OCAUTHWS]
@@ -309,7 +309,7 @@ fn parse_ms_diagnostics(detail: &Element) -> Result<Option<MsDiagnosticsFault>> 
     let Some(d) = detail
         .children
         .iter()
-        .filter(|c| c.namespace.as_deref() == Some(NS_AF))
+        .filter(|c| c.namespace == Some(NS_AF))
         .find_map(|c| c.child(&[NS_AF], "Ms-Diagnostics-Fault"))
     else {
         return Ok(None);

@@ -75,11 +75,7 @@ pub struct Element<'a> {
 impl<'a> Element<'a> {
     /// Whether this element has local name `local` in one of `namespaces`.
     pub fn is(&self, namespaces: &[&str], local: &str) -> bool {
-        self.local == local
-            && self
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| namespaces.contains(&ns))
+        self.local == local && self.namespace.is_some_and(|ns| namespaces.contains(&ns))
     }
 
     /// The first child with that name.
