@@ -41,6 +41,7 @@ bench:
     command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq time; }
     cargo run --release -p phonestorm-bench --bin crypto-floor
     cargo run --release -p phonestorm-bench --bin paced-floor
+    cargo run --release -p phonestorm-bench --bin evicted-floor
     cargo run --release -p phonestorm-bench --bin wake-cost
     cargo run --release -p phonestorm-bench --bin sip-codec
     BENCH_FLOOR=1 bench/run.sh bench/signin.toml
