@@ -205,12 +205,17 @@ fn shift(e: Error, by: usize) -> Error {
     }
 }
 
-/// The namespaces bound in a document, as slices of its source: quick-xml
-/// resolves a name to a copy in its own buffer, and the tree keeps the
-/// source's. Declarations are taken literally
-/// ([`literal_namespace_name`]), so each binding is the text of one.
+/// The namespaces declared on the open elements, as slices of the source:
+/// quick-xml resolves a name to a copy in its own buffer, and the tree
+/// keeps the source's. Declarations are taken literally
+/// ([`literal_namespace_name`]), so each binding is the text of one. Like
+/// quick-xml's own bindings, an element's go when it ends, so a long run
+/// of siblings each declaring a namespace costs no more than one.
 struct Declared<'a> {
+    /// The names, outermost element's first.
     names: Vec<&'a str>,
+    /// For each open element, how many names were there before its own.
+    marks: Vec<usize>,
 }
 
 impl<'a> Declared<'a> {
@@ -229,6 +234,7 @@ impl<'a> Declared<'a> {
         };
         self.names
             .iter()
+            .rev()
             .copied()
             .chain([XML_NS, XMLNS_NS])
             .find(|n| *n == ns)
@@ -313,7 +319,10 @@ fn parse_tree<'a>(
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element<'a>> = Vec::new();
     let mut root: Option<Element<'a>> = None;
-    let mut declared = Declared { names: Vec::new() };
+    let mut declared = Declared {
+        names: Vec::new(),
+        marks: Vec::new(),
+    };
     loop {
         let pos = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let (res, event) = match reader.read_resolved_event() {
@@ -346,6 +355,7 @@ fn parse_tree<'a>(
                 };
                 let local = in_source(start.local_name().as_ref())?;
                 // This tag's own declarations first: its name may use them.
+                let mark = declared.names.len();
                 let mut own_prefixes: Vec<&str> = Vec::new();
                 for attr in start.attributes() {
                     let attr = attr.map_err(|e| {
@@ -360,10 +370,7 @@ fn parse_tree<'a>(
                     if let Some(p) = prefix {
                         literal_namespace_name(&attr, key, what, pos)?;
                         own_prefixes.push(if p.is_empty() { "" } else { in_source(p)? });
-                        let name = in_source(&attr.value)?;
-                        if !declared.names.contains(&name) {
-                            declared.names.push(name);
-                        }
+                        declared.names.push(in_source(&attr.value)?);
                     }
                 }
                 let namespace = declared.of(res, what, pos)?;
@@ -433,8 +440,10 @@ fn parse_tree<'a>(
                         Some(parent) => parent.children.push(el),
                         None => root = Some(el),
                     }
+                    declared.names.truncate(mark);
                 } else {
                     stack.push(el);
+                    declared.marks.push(mark);
                 }
             }
             Event::End(_) => {
@@ -453,6 +462,9 @@ fn parse_tree<'a>(
                             el.text_qname_namespace = declared.of(r, what, pos).ok().flatten();
                         }
                     }
+                }
+                if let Some(mark) = declared.marks.pop() {
+                    declared.names.truncate(mark);
                 }
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
@@ -671,6 +683,26 @@ mod tests {
         assert!(parse_document(b"<a/><b/>", "t", &[]).is_err());
         assert!(parse_document(b"", "t", &[]).is_err());
         assert!(parse_document(b"<a>&bogus;</a>", "t", &[]).is_err());
+    }
+
+    /// An element's namespace declarations go out of scope at its end tag
+    /// (XML Namespaces 1.0 section 6.1): a sibling cannot use them, and a
+    /// long run of siblings each declaring one is read in linear time.
+    #[test]
+    fn xml_names_6_1_declarations_end_with_their_element() {
+        assert!(parse_document(br#"<r><a xmlns:p="urn:a"/><p:b/></r>"#, "t", &[]).is_err());
+        assert!(parse_document(br#"<r><a xmlns:p="urn:a"></a><p:b/></r>"#, "t", &[]).is_err());
+        let d =
+            parse_document(br#"<r xmlns="urn:r"><a xmlns="urn:a"/><b/></r>"#, "t", &[]).unwrap();
+        assert_eq!(d.root.children[0].namespace, Some("urn:a"));
+        assert_eq!(d.root.children[1].namespace, Some("urn:r"));
+        let mut many = String::from("<r>");
+        for i in 0..20_000 {
+            many.push_str(&format!("<a xmlns=\"urn:{i}\"/>"));
+        }
+        many.push_str("</r>");
+        let d = parse_document(many.as_bytes(), "t", &[]).unwrap();
+        assert_eq!(d.root.children[19_999].namespace, Some("urn:19999"));
     }
 
     /// XML 1.0 section 3.1, Unique Att Spec: "No attribute name may appear
