@@ -180,3 +180,14 @@ pub fn budget_from_args() -> Duration {
             .unwrap_or(1000),
     )
 }
+
+/// The program's arguments as whole numbers, in order: each call takes
+/// the next one, or `default` when there is none left.
+pub fn whole_args() -> impl FnMut(u32) -> u32 {
+    let mut args = std::env::args().skip(1);
+    move |default| {
+        args.next()
+            .map(|s| s.parse().expect("arguments are whole numbers"))
+            .unwrap_or(default)
+    }
+}

@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use phonestorm_bench::{Crypto, TLS_DSK_SIGNIN};
+use phonestorm_bench::{Crypto, TLS_DSK_SIGNIN, whole_args};
 
 /// Bytes between two writes: one cache line.
 const LINE: usize = 64;
@@ -51,12 +51,7 @@ fn run(c: &mut Crypto, signins: u32, mut evict: Option<&mut [u8]>) -> Duration {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut arg = |default: u32| -> u32 {
-        args.next()
-            .map(|s| s.parse().expect("arguments are whole numbers"))
-            .unwrap_or(default)
-    };
+    let mut arg = whole_args();
     let kib = arg(4096).clamp(1, 1 << 20);
     let signins = arg(500).max(1);
     let mut buf = vec![0u8; kib as usize * 1024];

@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use phonestorm_bench::{Crypto, TLS_DSK_SIGNIN};
+use phonestorm_bench::{Crypto, TLS_DSK_SIGNIN, whole_args};
 
 /// Time spent in the operations of `signins` sign-ins, per sign-in; with
 /// `rate`, a sign-in starts every 1/rate s and the thread sleeps after
@@ -59,12 +59,7 @@ fn run(c: &mut Crypto, signins: u32, paced: Option<(u32, usize)>) -> Duration {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut arg = |default: u32| -> u32 {
-        args.next()
-            .map(|s| s.parse().expect("arguments are whole numbers"))
-            .unwrap_or(default)
-    };
+    let mut arg = whole_args();
     let rate = arg(100).clamp(1, 10_000);
     let signins = arg(1000).max(1);
     let sleeps = (arg(13) as usize).min(TLS_DSK_SIGNIN.len());
