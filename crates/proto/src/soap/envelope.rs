@@ -10,7 +10,7 @@
 
 use super::certprov::ErrorInfo;
 use super::xml::{self, Element, escape_text, is_xml_space};
-use super::{NS_AF, NS_SOAP11};
+use super::{NS_AF, NS_SOAP11, NS_XML, NS_XMLNS};
 use crate::diag::Diagnostics;
 use crate::{Error, Result};
 
@@ -18,8 +18,6 @@ use crate::{Error, Result};
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 const WHAT: &str = "SOAP envelope";
-const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
-const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 const WHAT_FAULT: &str = "SOAP fault";
 
 /// A received envelope, split into header blocks and body.
@@ -251,8 +249,8 @@ impl Fault {
             Some(NS_SOAP11) => out.push_str("<faultcode>s:"),
             // These two may not be bound to another prefix (XML Namespaces
             // section 3); their own prefixes are always in scope.
-            Some(XML_NS) => out.push_str("<faultcode>xml:"),
-            Some(XMLNS_NS) => out.push_str("<faultcode>xmlns:"),
+            Some(NS_XML) => out.push_str("<faultcode>xml:"),
+            Some(NS_XMLNS) => out.push_str("<faultcode>xmlns:"),
             Some(ns) => {
                 out.push_str("<faultcode xmlns:fc=\"");
                 xml::escape_attr(ns, &mut out);

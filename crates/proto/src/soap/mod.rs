@@ -67,6 +67,11 @@ pub const NS_AUTHWS: &str = "http://schemas.microsoft.com/OCS/AuthWebServices/";
 pub const NS_AF: &str = "urn:component:Microsoft.Rtc.WebAuthentication.2010";
 /// [MS-WSTEP] enrollment namespace (`wstep:RequestID`).
 pub const NS_WSTEP: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment";
+/// The namespace the `xml` prefix is bound to without a declaration (XML
+/// Namespaces 1.0 section 3).
+pub const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace the `xmlns` prefix is bound to, likewise.
+pub const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
 
 /// WS-Security 1.0 `EncodingType` of base64 binary security tokens.
 pub const ENCODING_BASE64: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#Base64Binary";

@@ -31,7 +31,7 @@ use sha1::{Digest as _, Sha1};
 
 use super::envelope::Envelope;
 use super::xml::{self, Element};
-use super::{NS_SAML1, NS_SOAP11, NS_WSSE, NS_WSU, psha1, xs_datetime};
+use super::{NS_SAML1, NS_SOAP11, NS_WSSE, NS_WSU, NS_XML, psha1, xs_datetime};
 use crate::{Error, Result};
 
 /// XML-DSig namespace.
@@ -49,8 +49,6 @@ pub const VALUE_TYPE_SAML_ASSERTION_ID: &str =
 /// WSS 1.1 `wsse11:TokenType` of a SAML 1.1 token.
 pub const TOKEN_TYPE_SAML11: &str =
     "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1";
-/// The XML namespace, bound to `xml` without a declaration.
-const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 /// The `wsu:Id` the builder gives its timestamp.
 const TIMESTAMP_ID: &str = "_0";
 

@@ -20,6 +20,7 @@ use quick_xml::events::Event;
 use quick_xml::name::{QName, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 
+use super::{NS_XML, NS_XMLNS};
 use crate::{Error, Result};
 
 /// The largest body any parser in this module accepts, in bytes. A web
@@ -236,7 +237,7 @@ impl<'a> Declared<'a> {
             .iter()
             .rev()
             .copied()
-            .chain([XML_NS, XMLNS_NS])
+            .chain([NS_XML, NS_XMLNS])
             .find(|n| *n == ns)
             .map(Some)
             .ok_or_else(|| {
@@ -248,11 +249,6 @@ impl<'a> Declared<'a> {
             })
     }
 }
-
-/// The namespaces quick-xml binds without a declaration (XML Namespaces
-/// 1.0 section 3).
-const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
-const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
 /// `part` as the slice of `source` it is. quick-xml hands out names and
 /// values borrowed from the event rather than the input, though for a
@@ -643,11 +639,7 @@ mod tests {
         assert_eq!(d.root.namespace, Some("urn:n"));
         assert!(matches!(d.root.attributes[0].value, Cow::Borrowed(v) if v == "v" && inside(v)));
         assert!(matches!(&d.root.attributes[1].value, Cow::Owned(v) if v == "x&y"));
-        assert_eq!(
-            d.root
-                .attr_ns(&["http://www.w3.org/XML/1998/namespace"], "lang"),
-            Some("en")
-        );
+        assert_eq!(d.root.attr_ns(&[NS_XML], "lang"), Some("en"));
         assert!(matches!(d.root.children[0].text, Cow::Borrowed(t) if t == "plain" && inside(t)));
         assert_eq!(d.root.children[1].text, "a&b");
         assert_eq!(d.root.children[1].namespace, Some("urn:n"));
