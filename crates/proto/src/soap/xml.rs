@@ -250,6 +250,16 @@ impl<'a> Declared<'a> {
     }
 }
 
+/// The prefix an attribute named `key` declares (`""` for the default
+/// namespace), or `None` when it is no namespace declaration.
+fn declared_prefix(key: &str) -> Option<&str> {
+    if key == "xmlns" {
+        Some("")
+    } else {
+        key.strip_prefix("xmlns:")
+    }
+}
+
 /// `part` as the slice of `source` it is. quick-xml hands out names and
 /// values borrowed from the event rather than the input, though for a
 /// reader over a `&str` they lie in it; this finds them there by address,
@@ -352,20 +362,13 @@ fn parse_tree<'a>(
                 let local = in_source(start.local_name().as_ref())?;
                 // This tag's own declarations first: its name may use them.
                 let mark = declared.names.len();
-                let mut own_prefixes: Vec<&str> = Vec::new();
                 for attr in start.attributes() {
                     let attr = attr.map_err(|e| {
                         Error::invalid_at(what, pos, format!("malformed attribute: {e}"))
                     })?;
                     let key = attr.key.as_ref();
-                    let prefix = if key == "xmlns" {
-                        Some("")
-                    } else {
-                        key.strip_prefix("xmlns:")
-                    };
-                    if let Some(p) = prefix {
+                    if declared_prefix(key).is_some() {
                         literal_namespace_name(&attr, key, what, pos)?;
-                        own_prefixes.push(if p.is_empty() { "" } else { in_source(p)? });
                         declared.names.push(in_source(&attr.value)?);
                     }
                 }
@@ -378,7 +381,7 @@ fn parse_tree<'a>(
                         Error::invalid_at(what, pos, format!("malformed attribute: {e}"))
                     })?;
                     let key = attr.key.as_ref();
-                    if key == "xmlns" || key.starts_with("xmlns:") {
+                    if declared_prefix(key).is_some() {
                         continue;
                     }
                     let (r, attr_local) = reader.resolver().resolve_attribute(attr.key);
@@ -417,6 +420,16 @@ fn parse_tree<'a>(
                     .iter()
                     .any(|(ns, l)| *l == local && namespace == Some(*ns));
                 let scope = wants_scope.then(|| {
+                    // The bindings this tag declares itself are not
+                    // inherited; looked up only here, as few tags want a
+                    // scope.
+                    let own = |p: &str| {
+                        start
+                            .attributes()
+                            .with_checks(false)
+                            .flatten()
+                            .any(|a| declared_prefix(a.key.as_ref()) == Some(p))
+                    };
                     reader
                         .resolver()
                         .bindings()
@@ -427,7 +440,7 @@ fn parse_tree<'a>(
                             };
                             (prefix, ns.0.to_owned())
                         })
-                        .filter(|(p, _)| !own_prefixes.contains(&p.as_str()))
+                        .filter(|(p, _)| !own(p))
                         .collect()
                 });
                 let el = Element {
