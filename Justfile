@@ -47,6 +47,12 @@ bench:
     BENCH_FLOOR=1 bench/run.sh bench/signin.toml
     bench/run.sh bench/held.toml
 
+# Two builds of the harness side by side (paths to phonestorm binaries):
+# alternated pairs of the sign-in benchmark with the floor, the medians and
+# the pairwise difference. Figures and method in bench/README.md.
+bench-compare a b pairs="3" *args:
+    bash bench/compare.sh {{a}} {{b}} {{pairs}} bench/signin.toml {{args}}
+
 # Against servers nobody here wrote (Kea, dnsmasq, unbound, nginx, Kamailio,
 # SIPp): installs missing peers with apt-get, runs tests/interop as root.
 interop *args:
