@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compares two builds of the harness the way bench/README.md does by hand:
-# N pairs of `BENCH_FLOOR=1 bench/run.sh`, the two builds alternated so that
-# the machine's drift over the minutes falls on both alike, the same mock for
-# every run. Prints each run in the order it ran (CPU per sign-in of the run
+# N pairs of `BENCH_FLOOR=1 bench/run.sh`, the two builds alternated (A B,
+# B A, A B, ...) so that the machine's drift over the minutes falls on both
+# alike, the same mock for every run. Prints each run in the order it ran (CPU per sign-in of the run
 # alone, user and system, the floors beside it, the ratio), then each build's
 # median and the median of the pairwise differences (B minus A).
 #
@@ -39,7 +39,10 @@ command -v python3 >/dev/null || { echo "bench/compare.sh: needs python3" >&2; e
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 for i in $(seq 1 "$pairs"); do
-  for which in A B; do
+  # A then B, then B then A: whatever the position in a pair does (the
+  # first run after the last one's floor, the page cache) falls on both.
+  order="A B"; [ $((i % 2)) = 1 ] || order="B A"
+  for which in $order; do
     bin=$a; [ $which = A ] || bin=$b
     out=$(PHONESTORM_BIN=$bin BENCH_FLOOR=1 bench/run.sh "$scenario" "$@" 2>&1) || {
       echo "bench/compare.sh: run $i of $which failed:" >&2; echo "$out" | tail -5 >&2; exit 1; }
@@ -72,7 +75,11 @@ for which in "AB":
     mine = [r for r in runs if r[0] == which]
     print(f"{which} ({names[which]}): median {statistics.median(r[1] for r in mine):.2f} ms a sign-in, "
           f"{statistics.median(r[6] for r in mine):.2f}x, over {len(mine)} run{'' if len(mine) == 1 else 's'}")
-diffs = [b[1] - a[1] for a, b in zip(runs[0::2], runs[1::2])]
+# Each pair is two consecutive runs, in either order.
+diffs = []
+for x, y in zip(runs[0::2], runs[1::2]):
+    a, b = (x, y) if x[0] == "A" else (y, x)
+    diffs.append(b[1] - a[1])
 print(f"B minus A, pair by pair: median {statistics.median(diffs):+.2f} ms "
       f"(from {min(diffs):+.2f} to {max(diffs):+.2f})")
 PY
