@@ -21,6 +21,7 @@ mod vendor;
 
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::Range;
 
 use dhcproto::v4::{Decodable, Decoder, Encodable, Encoder, Opcode, UnknownOption};
 pub use dhcproto::v4::{DhcpOption, DhcpOptions, Flags, HType, Message, MessageType, OptionCode};
@@ -274,10 +275,10 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
     // back (an empty host name vanishes on encode, a 13-byte boolean comes
     // back as 1 byte): keep only options that survive their own round trip,
     // so what callers see is exactly what they would send on.
-    let options = normal.get(HEADER..).unwrap_or_default();
+    let sources = Sources::new(normal.get(HEADER..).unwrap_or_default());
     let mut scratch = Vec::new();
     msg.opts_mut()
-        .retain(|_, o| survives_round_trip(o, options, &mut scratch));
+        .retain(|_, o| survives_round_trip(o, &sources, &mut scratch));
     if msg.opts().msg_type().is_none() {
         return Err(Error::invalid(
             WHAT,
@@ -303,31 +304,23 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
 fn normalize_options(bytes: &[u8]) -> Cow<'_, [u8]> {
     let opts = bytes.get(HEADER..).unwrap_or_default();
     let mut seen = [0u64; 4];
-    let mut pos = 0;
-    let mut as_is = false;
-    while let Some(&code) = opts.get(pos) {
-        match code {
-            0 => pos += 1,
-            255 => {
-                as_is = true;
-                break;
-            }
-            _ => {
-                let (word, bit) = (usize::from(code / 64), 1u64 << (code % 64));
-                let len = opts.get(pos + 1).map(|&l| usize::from(l));
-                let sound = len
-                    .is_some_and(|len| pos + 2 + len <= opts.len() && length_is_sound(code, len));
-                let Some(w) = seen.get_mut(word).filter(|w| sound && **w & bit == 0) else {
-                    break;
-                };
+    let mut pieces = Pieces::new(opts);
+    let normal = pieces.by_ref().all(|p| {
+        let (word, bit) = (usize::from(p.code / 64), 1u64 << (p.code % 64));
+        let sound = length_is_sound(p.code, p.value.len());
+        match seen.get_mut(word).filter(|w| sound && **w & bit == 0) {
+            Some(w) => {
                 *w |= bit;
-                pos += 2 + len.unwrap_or_default();
+                true
             }
+            None => false,
         }
-    }
-    match bytes.get(..HEADER + pos + 1) {
-        Some(whole) if as_is => Cow::Borrowed(whole),
-        _ => Cow::Owned(rewrite_options(bytes)),
+    });
+    match pieces.end.filter(|_| normal) {
+        Some(end) => bytes
+            .get(..HEADER + end + 1)
+            .map_or_else(|| Cow::Owned(rewrite_options(bytes)), Cow::Borrowed),
+        None => Cow::Owned(rewrite_options(bytes)),
     }
 }
 
@@ -337,26 +330,11 @@ fn rewrite_options(bytes: &[u8]) -> Vec<u8> {
     let (head, opts) = bytes.split_at(HEADER.min(bytes.len()));
     // Codes in order of first appearance, each with the ranges of its
     // pieces in `opts`.
-    let mut order: Vec<(u8, Vec<std::ops::Range<usize>>)> = Vec::new();
-    let mut pos = 0;
-    while let Some(&code) = opts.get(pos) {
-        match code {
-            0 => pos += 1,
-            255 => break,
-            _ => {
-                let Some(len) = opts.get(pos + 1).map(|&l| usize::from(l)) else {
-                    break;
-                };
-                let piece = pos + 2..pos + 2 + len;
-                if piece.end > opts.len() {
-                    break;
-                }
-                match order.iter_mut().find(|(c, _)| *c == code) {
-                    Some((_, pieces)) => pieces.push(piece),
-                    None => order.push((code, vec![piece])),
-                }
-                pos += 2 + len;
-            }
+    let mut order: Vec<(u8, Vec<Range<usize>>)> = Vec::new();
+    for p in Pieces::new(opts) {
+        match order.iter_mut().find(|(c, _)| *c == p.code) {
+            Some((_, values)) => values.push(p.value),
+            None => order.push((p.code, vec![p.value])),
         }
     }
     let mut out = head.to_vec();
@@ -382,6 +360,60 @@ fn rewrite_options(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One option piece of an options area: its code, where its code byte is,
+/// and the range of its value.
+struct Piece {
+    code: u8,
+    at: usize,
+    value: Range<usize>,
+}
+
+/// The pieces of an options area in order, pads skipped. Stops at the end
+/// option, noting where it is, or at a piece whose length or value runs
+/// past the area.
+struct Pieces<'a> {
+    opts: &'a [u8],
+    pos: usize,
+    /// Where the end option is, once reached.
+    end: Option<usize>,
+}
+
+impl<'a> Pieces<'a> {
+    fn new(opts: &'a [u8]) -> Self {
+        Pieces {
+            opts,
+            pos: 0,
+            end: None,
+        }
+    }
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        loop {
+            match *self.opts.get(self.pos)? {
+                0 => self.pos += 1,
+                255 => {
+                    self.end = Some(self.pos);
+                    return None;
+                }
+                code => {
+                    let at = self.pos;
+                    let len = usize::from(*self.opts.get(at + 1)?);
+                    let value = at + 2..at + 2 + len;
+                    if value.end > self.opts.len() {
+                        return None;
+                    }
+                    self.pos = value.end;
+                    return Some(Piece { code, at, value });
+                }
+            }
+        }
+    }
+}
+
 /// Whether dhcproto can read an option of this code and (joined) length
 /// without tripping one of its `debug_assert!`s.
 fn length_is_sound(code: u8, len: usize) -> bool {
@@ -395,46 +427,50 @@ fn length_is_sound(code: u8, len: usize) -> bool {
     }
 }
 
-/// Whether dhcproto writes `o` back as it read it. `options` is the
-/// normalized options area `o` was read from (each code once, long values
-/// in adjacent pieces); `scratch` is reused between calls. When `o`
-/// encodes to exactly its bytes there, decoding them again gives `o` back,
-/// so the full round trip is needed only when they differ.
-fn survives_round_trip(o: &DhcpOption, options: &[u8], scratch: &mut Vec<u8>) -> bool {
+/// Whether dhcproto writes `o` back as it read it. `sources` holds the
+/// bytes `o` was read from; `scratch` is reused between calls. When `o`
+/// encodes to exactly those bytes, decoding them again gives `o` back, so
+/// the full round trip is needed only when they differ.
+fn survives_round_trip(o: &DhcpOption, sources: &Sources<'_>, scratch: &mut Vec<u8>) -> bool {
     scratch.clear();
     if o.encode(&mut Encoder::new(scratch)).is_err() {
         return false;
     }
     // The encoding starts with the option's code.
     let code = scratch.first().copied().unwrap_or(0);
-    if source_of(options, code) == Some(scratch.as_slice()) {
+    if sources.of(code) == Some(scratch.as_slice()) {
         return true;
     }
     let mut d = Decoder::new(scratch);
     matches!(DhcpOption::decode(&mut d), Ok(back) if &back == o) && d.buffer().is_empty()
 }
 
-/// The bytes of every piece of option `code` in a normalized options area:
-/// from its first code byte to the end of its last piece.
-fn source_of(options: &[u8], code: u8) -> Option<&[u8]> {
-    let mut pos = 0;
-    let mut span: Option<std::ops::Range<usize>> = None;
-    while let Some(&c) = options.get(pos) {
-        let len = match c {
-            0 => {
-                pos += 1;
-                continue;
+/// Where each option's bytes are in a normalized options area (each code
+/// once, a long value in adjacent pieces), found in one pass.
+struct Sources<'a> {
+    options: &'a [u8],
+    /// Each code with the span from its first code byte to the end of its
+    /// last piece.
+    spans: Vec<(u8, Range<usize>)>,
+}
+
+impl<'a> Sources<'a> {
+    fn new(options: &'a [u8]) -> Self {
+        let mut spans: Vec<(u8, Range<usize>)> = Vec::new();
+        for p in Pieces::new(options) {
+            match spans.last_mut() {
+                Some((code, span)) if *code == p.code => span.end = p.value.end,
+                _ => spans.push((p.code, p.at..p.value.end)),
             }
-            255 => break,
-            _ => usize::from(*options.get(pos + 1)?),
-        };
-        let end = pos + 2 + len;
-        if c == code {
-            span = Some(span.map_or(pos, |s| s.start)..end);
         }
-        pos = end;
+        Sources { options, spans }
     }
-    options.get(span?)
+
+    /// The bytes of every piece of option `code`.
+    fn of(&self, code: u8) -> Option<&'a [u8]> {
+        let (_, span) = self.spans.iter().find(|(c, _)| *c == code)?;
+        self.options.get(span.clone())
+    }
 }
 
 /// The raw value of an option by code (after RFC 3396 concatenation), for
