@@ -355,30 +355,42 @@ impl SignedSa {
     }
 }
 
-/// What the TLS configuration of the tunnelled handshake is made of: TLS
-/// 1.2 only (as current Skype for Business servers run TLS-DSK), the
-/// downloaded root chain, the user certificate as client certificate, no
-/// resumption (each tunnel is one handshake).
+/// What the TLS configuration of the tunnelled handshake is made of: the
+/// root chain's tunnel configuration ([`tunnel_template`]) and the user
+/// certificate as client certificate.
 #[derive(Clone)]
 pub(crate) struct TunnelParts {
-    pub(crate) provider: Arc<rustls::crypto::CryptoProvider>,
-    pub(crate) roots: Arc<RootCertStore>,
+    /// The chain's configuration, shared by its phones (`Trust::tunnel`).
+    pub(crate) template: Arc<ClientConfig>,
     /// The phone's certificate and key, shared with its SIP connection's
     /// configuration.
     pub(crate) client: Arc<rustls::sign::SingleCertAndKey>,
 }
 
 impl TunnelParts {
-    /// A configuration for one tunnel handshake.
-    pub(crate) fn config(&self) -> Result<Arc<ClientConfig>, Failure> {
-        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(TUNNEL_VERSIONS)
-            .map_err(|e| Failure::new(FailureKind::Tls, format!("tls-dsk: {e}")))?
-            .with_root_certificates(self.roots.clone())
-            .with_client_cert_resolver(self.client.clone());
-        config.resumption = rustls::client::Resumption::disabled();
-        Ok(Arc::new(config))
+    /// A configuration for one tunnel handshake: the template with the
+    /// phone's certificate.
+    pub(crate) fn config(&self) -> Arc<ClientConfig> {
+        let mut config = (*self.template).clone();
+        config.client_auth_cert_resolver = self.client.clone();
+        Arc::new(config)
     }
+}
+
+/// The tunnel's configuration for one root chain: TLS 1.2 only (as current
+/// Skype for Business servers run TLS-DSK), `roots` to verify the
+/// registrar, no resumption (each tunnel is one handshake), and no client
+/// certificate until [`TunnelParts::config`] puts the phone's in.
+pub(crate) fn tunnel_template(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    roots: Arc<RootCertStore>,
+) -> Result<ClientConfig, rustls::Error> {
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(TUNNEL_VERSIONS)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 /// What the phone checks of the certificate `GetAndPublishCert` issued

@@ -45,6 +45,13 @@ pub struct Trust {
     /// Web services configuration: verified with the chain, no client
     /// certificate, the run's session store.
     pub web: Arc<ClientConfig>,
+    /// Registrar configuration: verified with the chain, no client
+    /// certificate, no resumption. A phone's own is a copy of it with its
+    /// session store and, where it shows one, its certificate.
+    pub sip: Arc<ClientConfig>,
+    /// The TLS-DSK tunnel's configuration, less the phone's certificate
+    /// (`auth::TunnelParts` adds it).
+    pub tunnel: Arc<ClientConfig>,
 }
 
 /// Shared state of a run's phones.
@@ -198,10 +205,22 @@ impl Shared {
             SessionCache::Shared => Resumption::store(self.store.clone()),
             SessionCache::PerPhone | SessionCache::Off => Resumption::disabled(),
         };
+        // The phones' registrar and tunnel configurations are copies of
+        // these: a copy is a few reference counts, where rustls' builder
+        // checks the versions against the provider, makes a verifier and a
+        // 256-session cache (14 KB) that the phone would at once replace.
+        let mut sip = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(self.versions)?
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        sip.resumption = Resumption::disabled();
+        let tunnel = crate::auth::tunnel_template(self.provider.clone(), roots.clone())?;
         let t = Arc::new(Trust {
             chain: certs,
             roots,
             web: Arc::new(web),
+            sip: Arc::new(sip),
+            tunnel: Arc::new(tunnel),
         });
         if trusts.len() >= MAX_CHAINS {
             trusts.remove(0);

@@ -334,7 +334,6 @@ impl Registration {
         let Some(tunnel) = self.auth.tunnel.as_ref().map(auth::TunnelParts::config) else {
             return Ok(challenge.clone());
         };
-        let tunnel = tunnel?;
         let ch = DskChallenge::parse(&c)
             .map_err(|e| Failure::new(FailureKind::AuthRejected, format!("tls-dsk 401: {e}")))?;
         let (mut hs, mut token) = DskHandshake::start(tunnel, &ch)?;
@@ -659,10 +658,9 @@ impl Phone<'_> {
                 "no root chain to verify the registrar with",
             );
         };
-        let builder = ClientConfig::builder_with_provider(self.shared.provider().clone())
-            .with_protocol_versions(self.shared.versions())
-            .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?
-            .with_root_certificates(trust.roots.clone());
+        // The chain's registrar configuration (verified with it, the run's
+        // TLS versions), copied.
+        let mut config = (*trust.sip).clone();
         // A Lync phone's connection to the registrar is server-authenticated
         // TLS: Skype for Business runs MTLS between servers only, and the
         // phone proves itself inside SIP ([MS-SIPAE] 3.1: TLS-DSK "for
@@ -676,10 +674,9 @@ impl Phone<'_> {
             AuthMode::Auto | AuthMode::TlsDsk | AuthMode::Ntlm => false,
             AuthMode::Certificate | AuthMode::Digest => true,
         };
-        let mut config = match self.client_cert().filter(|_| offers_cert) {
-            Some(client) => builder.with_client_cert_resolver(client),
-            None => builder.with_no_client_auth(),
-        };
+        if let Some(client) = self.client_cert().filter(|_| offers_cert) {
+            config.client_auth_cert_resolver = client;
+        }
         config.resumption = self.shared.resumption();
         Ok(Arc::new(config))
     }
@@ -729,8 +726,7 @@ impl Phone<'_> {
         }
         let trust = self.trust.as_ref()?;
         Some(auth::TunnelParts {
-            provider: self.shared.provider().clone(),
-            roots: trust.roots.clone(),
+            template: trust.tunnel.clone(),
             client: self.client_cert()?,
         })
     }
