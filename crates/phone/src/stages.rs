@@ -206,7 +206,9 @@ impl Phone<'_> {
             dhcp::encode(m).map_err(|e| Failure::new(FailureKind::Other, format!("dhcp: {e}")))?;
         let server = self.cfg.target.dhcp_server;
         let r = self.cfg.dhcp_retransmit;
-        let mut buf = vec![0u8; 1500];
+        // In the attempt's state rather than on the heap: the stage's
+        // state stays smaller than the registrar's, which sizes them all.
+        let mut buf = [0u8; 1500];
         for n in 0..r.tries.max(1) {
             self.wire(crate::Direction::Sent, || {
                 let kind = m.opts().msg_type().map_or("?".into(), |t| format!("{t:?}"));
