@@ -1,6 +1,8 @@
 //! What the phones of a run share because real phones would not notice:
-//! the crypto provider, a pool of RSA keys, one TLS client configuration
-//! per distinct root chain, a TLS session store, and the configuration for
+//! the crypto provider, a pool of RSA keys, the TLS client configurations
+//! of each distinct root chain (web services, registrar, TLS-DSK tunnel,
+//! which a phone copies to put in its own certificate and session store),
+//! a TLS session store, and the configuration for
 //! the one connection made before any chain is known, and the DHCP relay
 //! agent when the target names one (see `relay.rs`).
 //!
@@ -206,7 +208,7 @@ impl Shared {
             SessionCache::PerPhone | SessionCache::Off => Resumption::disabled(),
         };
         // The phones' registrar and tunnel configurations are copies of
-        // these: a copy is a few reference counts, where rustls' builder
+        // these: a copy is mostly reference counts, where rustls' builder
         // checks the versions against the provider, makes a verifier and a
         // 256-session cache (14 KB) that the phone would at once replace.
         let mut sip = ClientConfig::builder_with_provider(self.provider.clone())
