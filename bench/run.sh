@@ -17,6 +17,12 @@
 # TLS-DSK itself costs the harness; with BENCH_FLOOR the floor is then the
 # one without the tunnel.
 #
+# BENCH_SCHED=batch runs both the mock and the harness with `--sched
+# batch` (SCHED_BATCH): neither preempts the other at each answer, as a
+# pool on its own machine would not preempt the harness. It lowers the CPU
+# a sign-in once the machine is saturated (bench/README.md, "Xeon 167,
+# batch scheduling"); unset, both run under the kernel's default policy.
+#
 # BENCH_FLOOR=1 times the cryptographic floor of a sign-in (crypto-floor)
 # just before the mock starts and again once it has stopped, and prints
 # the run's CPU per sign-in against their mean. On a shared VM the
@@ -60,6 +66,12 @@ case "${BENCH_AUTH:-}" in
 esac
 auth=()
 [ "$kind" = tls-dsk ] || auth=(--set 'stages.register.auth="certificate"')
+sched=()
+case "${BENCH_SCHED:-}" in
+  "" | normal) ;;
+  batch) sched=(--sched batch) ;;
+  *) echo "bench/run.sh: BENCH_SCHED=${BENCH_SCHED}: only batch and normal are known" >&2; exit 2 ;;
+esac
 floor_key=
 if [ -n "${BENCH_FLOOR:-}" ]; then
   case $kind in
@@ -95,7 +107,7 @@ if [ -n "${BENCH_PIN:-}" ]; then
   run_pin=(taskset -c "0-$((cores - 2))")
   echo "pinned: mock on core $((cores - 1)), harness on cores 0-$((cores - 2))"
 fi
-"${mock_pin[@]}" $mock_bin mock --config "$mock_config" > "$out/endpoints.json" &
+"${mock_pin[@]}" $mock_bin mock --config "$mock_config" "${sched[@]}" > "$out/endpoints.json" &
 mock=$!
 for _ in $(seq 100); do [ -s "$out/endpoints.json" ] && break; sleep 0.1; done
 ep() { jq -r ".$1" "$out/endpoints.json"; }
@@ -113,7 +125,7 @@ targets=(
 )
 
 /usr/bin/time -f "%U %S %M" -o "$out/time" \
-  "${run_pin[@]}" ${BENCH_WRAP:-} $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "${auth[@]}" "$@" > "$out/table" 2>&1 &
+  "${run_pin[@]}" ${BENCH_WRAP:-} $bin run "$scenario" --quiet --report-json "$out/report.json" "${targets[@]}" "${auth[@]}" "${sched[@]}" "$@" > "$out/table" 2>&1 &
 runner=$!
 # The harness: the descendant of the `time` wrapper that runs $bin, found
 # by its executable rather than its name, so that another build

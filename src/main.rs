@@ -75,6 +75,41 @@ pub(crate) async fn bind_metrics(
     }
 }
 
+/// `--sched` of `run` and `mock`: how the kernel schedules the threads
+/// that run phones or the mock's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Sched {
+    /// The kernel's default: a woken thread may preempt the running one.
+    #[default]
+    Normal,
+    /// SCHED_BATCH: less CPU on a saturated machine, an answer timed up
+    /// to a tick later when every core is busy.
+    Batch,
+}
+
+impl Sched {
+    /// The policy to use: this one, or `Normal` with a warning on stderr
+    /// when the kernel refuses it (tried on a thread of its own, so the
+    /// caller's thread is left as it was).
+    pub(crate) fn checked(self) -> phonestorm_engine::threads::Scheduling {
+        use phonestorm_engine::threads::Scheduling;
+        let want = match self {
+            Sched::Normal => return Scheduling::Normal,
+            Sched::Batch => Scheduling::Batch,
+        };
+        match std::thread::spawn(move || want.apply_here()).join() {
+            Ok(Ok(())) => want,
+            Ok(Err(e)) => {
+                eprintln!(
+                    "phonestorm: warning: --sched batch: {e}; threads keep the default policy"
+                );
+                Scheduling::Normal
+            }
+            Err(_) => Scheduling::Normal,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

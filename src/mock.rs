@@ -43,6 +43,12 @@ pub(crate) struct Args {
     /// an ephemeral port of the listen address.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// How the kernel schedules the mock's threads (as `run --sched`).
+    /// `batch` keeps a mock on the same machine from preempting the
+    /// harness at each answer it receives, as a pool on its own machine
+    /// would not.
+    #[arg(long, value_enum, default_value_t)]
+    sched: crate::Sched,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -55,8 +61,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     }
     // Each phone's connection is an open file here too.
     phonestorm_engine::openfiles::raise();
+    let scheduling = args.sched.checked();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Checked above: a refusal here cannot happen and would only
+        // leave the thread as it is.
+        .on_thread_start(move || {
+            let _ = scheduling.apply_here();
+        })
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {

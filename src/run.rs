@@ -55,6 +55,11 @@ pub(crate) struct RunArgs {
     /// work-stealing runtime instead.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
     threads: Option<u16>,
+    /// How the kernel schedules the phone threads: `batch` (SCHED_BATCH)
+    /// costs less CPU a sign-in once the machine is saturated, but then
+    /// an answer may wait up to a scheduler tick more before it is timed.
+    #[arg(long, value_enum, default_value_t)]
+    sched: crate::Sched,
 }
 
 /// `1s`, `500ms`: at least 10 ms, at most an hour.
@@ -255,6 +260,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
+    settings.scheduling = args.sched.checked();
     // Before any socket: a run that cannot have the open files or ports
     // it needs fails phones on the harness's account, so it is said first.
     for w in fit_warnings(&scenario, &settings) {

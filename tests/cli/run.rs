@@ -427,3 +427,27 @@ fn dhcp_to_a_pool_without_a_relay_agent_says_why_it_may_stay_silent() {
     dhcp.set_nonblocking(true).unwrap();
     assert!(dhcp.recv(&mut [0u8; 1500]).is_ok());
 }
+
+/// `--sched batch` (sched(7) SCHED_BATCH, which needs no privilege) still
+/// signs in every phone, with no warning that the kernel refused it; a
+/// policy that does not exist is one line and exit status 2, for `run`
+/// and `mock` alike.
+#[test]
+fn batch_scheduling_signs_in_and_an_unknown_policy_exits_2() {
+    let out = phonestorm(&["run", SMOKE, "--quiet", "--sched", "batch"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("--sched"), "{err}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("100 signed in, 0 failed"), "{table}\n{err}");
+
+    for cmd in [vec!["run", SMOKE, "--quiet"], vec!["mock"]] {
+        let mut args = cmd.clone();
+        args.extend(["--sched", "fast"]);
+        let out = phonestorm(&args);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--sched"), "{err}");
+    }
+}

@@ -110,6 +110,10 @@ pub struct RunSettings {
     /// `0` runs the phones on the caller's runtime (as tests with paused
     /// time need).
     pub threads: usize,
+    /// How the kernel schedules the phone threads. A policy the kernel
+    /// refuses leaves them as they are: check it first
+    /// ([`crate::threads::Scheduling::apply_here`] on a thread of its own).
+    pub scheduling: crate::threads::Scheduling,
 }
 
 impl RunSettings {
@@ -129,6 +133,7 @@ impl RunSettings {
             metrics: None,
             timeline_every: crate::timeline::DEFAULT_INTERVAL,
             threads: 0,
+            scheduling: crate::threads::Scheduling::Normal,
         }
     }
 
@@ -289,7 +294,12 @@ pub async fn run<L: Launcher>(
         stop_grace: settings.stop_grace,
         launcher,
     });
-    match PhoneThreads::start(settings.threads.min(settings.offsets.len())).await {
+    let (threads, _refused) = PhoneThreads::start_with(
+        settings.threads.min(settings.offsets.len()),
+        settings.scheduling,
+    )
+    .await;
+    match threads {
         None => arrivals.all(Placement::here(origin)).await,
         Some(threads) => {
             if let Some(m) = &metrics {

@@ -33,6 +33,47 @@ pub const FILL: f64 = 0.5;
 /// How often each thread's busy share is brought up to date.
 pub const WINDOW: Duration = Duration::from_millis(100);
 
+/// How the kernel schedules the threads that run phones (and, with
+/// `phonestorm mock --sched`, the mock's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduling {
+    /// The kernel's default, `SCHED_OTHER`: a thread woken by an answer
+    /// may preempt whatever runs on its core at once.
+    #[default]
+    Normal,
+    /// `SCHED_BATCH` (sched(7)): a woken thread does not preempt the one
+    /// running, but waits for it to sleep or for the next tick. On a
+    /// saturated machine each thread then runs longer between switches and
+    /// finds more answers waiting when it wakes, which costs less CPU a
+    /// sign-in; the price is that an answer may wait up to a tick more
+    /// before it is timed, whenever every core is busy (bench/README.md,
+    /// "Xeon 167, batch scheduling").
+    Batch,
+}
+
+impl Scheduling {
+    /// Puts the calling thread under this policy, at nice 0 (the
+    /// default); `Normal` leaves the thread as it is. Needs no privilege,
+    /// unless the process runs at a positive nice value.
+    pub fn apply_here(self) -> crate::Result<()> {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        if self == Scheduling::Normal {
+            return Ok(());
+        }
+        // The crate maps 0..=100 onto nice 19..=-20; 50 is nice 0.
+        let nice_0 = ThreadPriorityValue::try_from(50u8).map_err(crate::Error::Setup)?;
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Crossplatform(nice_0),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+        )
+        .map_err(|e| crate::Error::Setup(format!("SCHED_BATCH refused: {e:?}")))
+    }
+}
+
 /// Threads started for the phones; they run until [`PhoneThreads::stop`].
 pub struct PhoneThreads {
     /// The first thread's runtime, where the arrivals run.
@@ -48,16 +89,28 @@ impl PhoneThreads {
     /// `None` if it gives none (or `n` is 0), when phones run on the
     /// caller's runtime instead.
     pub async fn start(n: usize) -> Option<Self> {
+        Self::start_with(n, Scheduling::Normal).await.0
+    }
+
+    /// As [`PhoneThreads::start`], each thread under `scheduling`. A thread
+    /// the kernel refuses the policy runs as it is, and the refusal comes
+    /// back with the threads (the first one; they would all say the same).
+    pub async fn start_with(
+        n: usize,
+        scheduling: Scheduling,
+    ) -> (Option<Self>, Option<crate::Error>) {
+        let mut refused = None;
         let until = CancellationToken::new();
         let mut handles = Vec::with_capacity(n);
         let mut ended = Vec::with_capacity(n);
         for i in 0..n {
-            let (handle_tx, handle_rx) = oneshot::channel();
+            let (handle_tx, handle_rx) = oneshot::channel::<(Handle, Option<crate::Error>)>();
             let (ended_tx, ended_rx) = oneshot::channel();
             let stop = until.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("phones-{i}"))
                 .spawn(move || {
+                    let refused = scheduling.apply_here().err();
                     // Built here, so a runtime never drops inside the
                     // caller's async context.
                     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -66,7 +119,7 @@ impl PhoneThreads {
                     else {
                         return;
                     };
-                    if handle_tx.send(rt.handle().clone()).is_ok() {
+                    if handle_tx.send((rt.handle().clone(), refused)).is_ok() {
                         rt.block_on(stop.cancelled());
                     }
                     drop(rt);
@@ -76,19 +129,21 @@ impl PhoneThreads {
                 break;
             }
             match handle_rx.await {
-                Ok(h) => {
+                Ok((h, r)) => {
                     handles.push(h);
                     ended.push(ended_rx);
+                    refused = refused.or(r);
                 }
                 Err(_) => break,
             }
         }
-        Some(PhoneThreads {
-            first: handles.first()?.clone(),
+        let threads = handles.first().cloned().map(|first| PhoneThreads {
+            first,
             handles,
             until,
             ended,
-        })
+        });
+        (threads, refused)
     }
 
     /// The first thread, where the arrivals run.
@@ -242,5 +297,29 @@ mod tests {
     #[tokio::test]
     async fn no_threads_asked_for_means_the_callers_runtime() {
         assert!(PhoneThreads::start(0).await.is_none());
+    }
+
+    /// sched(7): the phones' tasks run under SCHED_BATCH when asked, and
+    /// under the policy the caller had otherwise.
+    #[tokio::test]
+    async fn batch_scheduling_reaches_the_phone_threads() {
+        use thread_priority::{NormalThreadSchedulePolicy as P, ThreadSchedulePolicy as T};
+        let policy_of = |threads: &PhoneThreads| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            threads.first().spawn(async move {
+                let _ = tx.send(thread_priority::thread_schedule_policy().ok());
+            });
+            rx.recv_timeout(Duration::from_secs(10)).ok().flatten()
+        };
+        let caller = thread_priority::thread_schedule_policy().ok();
+        let (threads, refused) = PhoneThreads::start_with(1, Scheduling::Batch).await;
+        let threads = threads.expect("threads");
+        assert!(refused.is_none(), "{refused:?}");
+        assert_eq!(policy_of(&threads), Some(T::Normal(P::Batch)));
+        threads.stop().await;
+        let (threads, _) = PhoneThreads::start_with(1, Scheduling::Normal).await;
+        let threads = threads.expect("threads");
+        assert_eq!(policy_of(&threads), caller);
+        threads.stop().await;
     }
 }
