@@ -16,6 +16,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use phonestorm_engine::threads::Scheduling;
 
 /// Capacity test for Lync / Skype for Business desk-phone sign-in storms.
 #[derive(Debug, Parser)]
@@ -75,39 +76,23 @@ pub(crate) async fn bind_metrics(
     }
 }
 
-/// `--sched` of `run` and `mock`: how the kernel schedules the threads
-/// that run phones or the mock's services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub(crate) enum Sched {
-    /// The kernel's default: a woken thread may preempt the running one.
-    #[default]
-    Normal,
-    /// SCHED_BATCH: less CPU on a saturated machine, an answer timed up
-    /// to a tick later when every core is busy.
-    Batch,
+/// `--sched` of `run` and `mock`: `normal` (the kernel's default) or
+/// `batch` (SCHED_BATCH), parsed straight into the engine's policy.
+pub(crate) fn sched_parser() -> impl clap::builder::TypedValueParser<Value = Scheduling> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["normal", "batch"]).map(|s| match s.as_str() {
+        "batch" => Scheduling::Batch,
+        _ => Scheduling::Normal,
+    })
 }
 
-impl Sched {
-    /// The policy to use: this one, or `Normal` with a warning on stderr
-    /// when the kernel refuses it (tried on a thread of its own, so the
-    /// caller's thread is left as it was).
-    pub(crate) fn checked(self) -> phonestorm_engine::threads::Scheduling {
-        use phonestorm_engine::threads::Scheduling;
-        let want = match self {
-            Sched::Normal => return Scheduling::Normal,
-            Sched::Batch => Scheduling::Batch,
-        };
-        match std::thread::spawn(move || want.apply_here()).join() {
-            Ok(Ok(())) => want,
-            Ok(Err(e)) => {
-                eprintln!(
-                    "phonestorm: warning: --sched batch: {e}; threads keep the default policy"
-                );
-                Scheduling::Normal
-            }
-            Err(_) => Scheduling::Normal,
-        }
-    }
+/// The policy to use: `want`, or the default with a warning on stderr when
+/// the kernel refuses it.
+pub(crate) fn checked_sched(want: Scheduling) -> Scheduling {
+    want.checked().unwrap_or_else(|e| {
+        eprintln!("phonestorm: warning: --sched: {e}; threads keep the default policy");
+        Scheduling::Normal
+    })
 }
 
 fn main() -> ExitCode {

@@ -47,8 +47,8 @@ pub(crate) struct Args {
     /// `batch` keeps a mock on the same machine from preempting the
     /// harness at each answer it receives, as a pool on its own machine
     /// would not.
-    #[arg(long, value_enum, default_value_t)]
-    sched: crate::Sched,
+    #[arg(long, value_name = "POLICY", default_value = "normal", value_parser = crate::sched_parser())]
+    sched: phonestorm_engine::threads::Scheduling,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -61,7 +61,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     }
     // Each phone's connection is an open file here too.
     phonestorm_engine::openfiles::raise();
-    let scheduling = args.sched.checked();
+    let scheduling = crate::checked_sched(args.sched);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Checked above: a refusal here cannot happen and would only

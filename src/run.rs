@@ -58,8 +58,8 @@ pub(crate) struct RunArgs {
     /// How the kernel schedules the phone threads: `batch` (SCHED_BATCH)
     /// costs less CPU a sign-in once the machine is saturated, but then
     /// an answer may wait up to a scheduler tick more before it is timed.
-    #[arg(long, value_enum, default_value_t)]
-    sched: crate::Sched,
+    #[arg(long, value_name = "POLICY", default_value = "normal", value_parser = crate::sched_parser())]
+    sched: phonestorm_engine::threads::Scheduling,
 }
 
 /// `1s`, `500ms`: at least 10 ms, at most an hour.
@@ -260,7 +260,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Verdict> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
-    settings.scheduling = args.sched.checked();
+    settings.scheduling = crate::checked_sched(args.sched);
     // Before any socket: a run that cannot have the open files or ports
     // it needs fails phones on the harness's account, so it is said first.
     for w in fit_warnings(&scenario, &settings) {

@@ -112,7 +112,7 @@ pub struct RunSettings {
     pub threads: usize,
     /// How the kernel schedules the phone threads. A policy the kernel
     /// refuses leaves them as they are: check it first
-    /// ([`crate::threads::Scheduling::apply_here`] on a thread of its own).
+    /// ([`crate::threads::Scheduling::checked`]).
     pub scheduling: crate::threads::Scheduling,
 }
 
@@ -294,12 +294,12 @@ pub async fn run<L: Launcher>(
         stop_grace: settings.stop_grace,
         launcher,
     });
-    let (threads, _refused) = PhoneThreads::start_with(
+    match PhoneThreads::start(
         settings.threads.min(settings.offsets.len()),
         settings.scheduling,
     )
-    .await;
-    match threads {
+    .await
+    {
         None => arrivals.all(Placement::here(origin)).await,
         Some(threads) => {
             if let Some(m) = &metrics {

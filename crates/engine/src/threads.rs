@@ -72,6 +72,17 @@ impl Scheduling {
         )
         .map_err(|e| crate::Error::Setup(format!("SCHED_BATCH refused: {e:?}")))
     }
+
+    /// Whether the kernel gives this policy: tried on a thread of its own,
+    /// so the caller's is left as it was. Threads that are then put under
+    /// it ([`PhoneThreads::start`], a runtime's thread-start hook) need not
+    /// check again.
+    pub fn checked(self) -> crate::Result<Self> {
+        std::thread::spawn(move || self.apply_here())
+            .join()
+            .map_err(|_| crate::Error::Setup("scheduling check panicked".into()))??;
+        Ok(self)
+    }
 }
 
 /// Threads started for the phones; they run until [`PhoneThreads::stop`].
@@ -85,32 +96,24 @@ pub struct PhoneThreads {
 }
 
 impl PhoneThreads {
-    /// Up to `n` phone threads: fewer if the system will not give them,
-    /// `None` if it gives none (or `n` is 0), when phones run on the
-    /// caller's runtime instead.
-    pub async fn start(n: usize) -> Option<Self> {
-        Self::start_with(n, Scheduling::Normal).await.0
-    }
-
-    /// As [`PhoneThreads::start`], each thread under `scheduling`. A thread
-    /// the kernel refuses the policy runs as it is, and the refusal comes
-    /// back with the threads (the first one; they would all say the same).
-    pub async fn start_with(
-        n: usize,
-        scheduling: Scheduling,
-    ) -> (Option<Self>, Option<crate::Error>) {
-        let mut refused = None;
+    /// Up to `n` phone threads, each under `scheduling`: fewer if the
+    /// system will not give them, `None` if it gives none (or `n` is 0),
+    /// when phones run on the caller's runtime instead. A policy the
+    /// kernel refuses leaves a thread as it is; [`Scheduling::checked`]
+    /// says beforehand whether it will.
+    pub async fn start(n: usize, scheduling: Scheduling) -> Option<Self> {
         let until = CancellationToken::new();
         let mut handles = Vec::with_capacity(n);
         let mut ended = Vec::with_capacity(n);
         for i in 0..n {
-            let (handle_tx, handle_rx) = oneshot::channel::<(Handle, Option<crate::Error>)>();
+            let (handle_tx, handle_rx) = oneshot::channel();
             let (ended_tx, ended_rx) = oneshot::channel();
             let stop = until.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("phones-{i}"))
                 .spawn(move || {
-                    let refused = scheduling.apply_here().err();
+                    // Refused: the thread runs as it is (see `checked`).
+                    let _ = scheduling.apply_here();
                     // Built here, so a runtime never drops inside the
                     // caller's async context.
                     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -119,7 +122,7 @@ impl PhoneThreads {
                     else {
                         return;
                     };
-                    if handle_tx.send((rt.handle().clone(), refused)).is_ok() {
+                    if handle_tx.send(rt.handle().clone()).is_ok() {
                         rt.block_on(stop.cancelled());
                     }
                     drop(rt);
@@ -129,21 +132,19 @@ impl PhoneThreads {
                 break;
             }
             match handle_rx.await {
-                Ok((h, r)) => {
+                Ok(h) => {
                     handles.push(h);
                     ended.push(ended_rx);
-                    refused = refused.or(r);
                 }
                 Err(_) => break,
             }
         }
-        let threads = handles.first().cloned().map(|first| PhoneThreads {
-            first,
+        Some(PhoneThreads {
+            first: handles.first()?.clone(),
             handles,
             until,
             ended,
-        });
-        (threads, refused)
+        })
     }
 
     /// The first thread, where the arrivals run.
@@ -266,7 +267,9 @@ mod tests {
 
     #[tokio::test]
     async fn phones_run_on_the_phone_threads_and_the_threads_end() {
-        let threads = PhoneThreads::start(2).await.expect("threads");
+        let threads = PhoneThreads::start(2, Scheduling::Normal)
+            .await
+            .expect("threads");
         assert_eq!(threads.handles().len(), 2);
         let now = clock::now();
         let mut placement = threads.placement(now);
@@ -296,7 +299,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_threads_asked_for_means_the_callers_runtime() {
-        assert!(PhoneThreads::start(0).await.is_none());
+        assert!(PhoneThreads::start(0, Scheduling::Normal).await.is_none());
     }
 
     /// sched(7): the phones' tasks run under SCHED_BATCH when asked, and
@@ -312,13 +315,16 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(10)).ok().flatten()
         };
         let caller = thread_priority::thread_schedule_policy().ok();
-        let (threads, refused) = PhoneThreads::start_with(1, Scheduling::Batch).await;
-        let threads = threads.expect("threads");
+        let refused = Scheduling::Batch.checked().err();
         assert!(refused.is_none(), "{refused:?}");
+        let threads = PhoneThreads::start(1, Scheduling::Batch)
+            .await
+            .expect("threads");
         assert_eq!(policy_of(&threads), Some(T::Normal(P::Batch)));
         threads.stop().await;
-        let (threads, _) = PhoneThreads::start_with(1, Scheduling::Normal).await;
-        let threads = threads.expect("threads");
+        let threads = PhoneThreads::start(1, Scheduling::Normal)
+            .await
+            .expect("threads");
         assert_eq!(policy_of(&threads), caller);
         threads.stop().await;
     }
