@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The interop suite (`just interop`, and the last step of .ci/run): installs
 # the peers that are missing from Debian's packages, then runs
-# `cargo test --test interop` one test at a time (each starts its own peers
+# `cargo test --workspace --test interop` one test at a time (each starts its own peers
 # on loopback or in network namespaces it creates, and stops them by
 # process id; one at a time keeps a 2-core machine responsive). Nothing
 # here leaves a daemon running. Needs root (namespaces, ports 67 and 68).
@@ -62,5 +62,9 @@ if [ ${#need[@]} -gt 0 ] && [ "${PHONESTORM_SKIP_INTEROP:-0}" != 1 ]; then
   done
 fi
 
-echo "== cargo test --test interop"
-cargo test --test interop -- --test-threads=1 "$@"
+# --workspace keeps the features every crate was built with for
+# `cargo test --workspace`: the root package alone unifies tokio's and
+# hyper's features differently, and cargo would build a second copy of them
+# and of every phonestorm crate (a CI run once ran out of disk linking it).
+echo "== cargo test --workspace --test interop"
+cargo test --workspace --test interop -- --test-threads=1 "$@"
