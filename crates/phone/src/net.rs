@@ -263,11 +263,41 @@ fn offered(provider: &rustls::crypto::CryptoProvider, versions: Versions) -> Str
 /// the phone up.
 const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The TCP socket under a phone's connection, plain or TLS.
+pub(crate) trait Tcp {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Tcp for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl<T: Tcp + ?Sized> Tcp for Box<T> {
+    fn tcp(&self) -> &TcpStream {
+        (**self).tcp()
+    }
+}
+
+impl<S: Tcp> Tcp for TlsStream<S> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0.tcp()
+    }
+}
+
 /// Ends a TLS connection as TLS requires (RFC 5246 section 7.2.1): a
 /// close_notify, then the TCP FIN, bounded by [`CLOSE_BOUND`]. The
 /// server's own close_notify is not waited for, which the same section
 /// allows. Errors change nothing the phone could act on.
-pub(crate) async fn close_tls<S: AsyncWrite + Unpin>(io: &mut S) {
+///
+/// The socket is corked first (`TCP_CORK`): the close_notify then waits in
+/// the send queue, and the FIN that `shutdown` adds rides on it, one
+/// segment where there were two. `shutdown` sends whatever is queued,
+/// cork or not, so nothing waits for the cork's 200 ms ceiling. On a plain
+/// TCP connection the FIN goes alone, as before.
+pub(crate) async fn close_tls<S: AsyncWrite + Tcp + Unpin>(io: &mut S) {
+    let _ = rustix::net::sockopt::set_tcp_cork(io.tcp(), true);
     let _ = tokio::time::timeout(CLOSE_BOUND, io.shutdown()).await;
 }
 

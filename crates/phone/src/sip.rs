@@ -110,8 +110,8 @@ const SOURCES: [Source; 6] = [
     Source::ExternalTls,
 ];
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+trait Io: AsyncRead + AsyncWrite + crate::net::Tcp + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + crate::net::Tcp + Unpin + Send + Sync> Io for T {}
 
 /// A signed-in phone's registration: the connection and what a REGISTER
 /// is made of.
