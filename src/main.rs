@@ -18,6 +18,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use phonestorm_engine::threads::Scheduling;
 
+/// mimalloc rather than glibc's malloc, for the harness and the mock: a
+/// sign-in makes about 1,500 allocations, and glibc's malloc and free were
+/// 7% of the harness's samples at saturation (bench/README.md, "Xeon 167,
+/// one phone thread, and mimalloc").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Capacity test for Lync / Skype for Business desk-phone sign-in storms.
 #[derive(Debug, Parser)]
 #[command(name = "phonestorm", version, about)]
