@@ -45,6 +45,8 @@ bench:
     cargo run --release -p phonestorm-bench --bin wake-cost
     cargo run --release -p phonestorm-bench --bin sip-codec
     BENCH_FLOOR=1 bench/run.sh bench/signin.toml
+    # The 2x target's run: saturated, one phone thread, the mock on the other core.
+    BENCH_FLOOR=1 bench/run.sh bench/signin.toml --set arrival.rate=450 --threads 1
     bench/run.sh bench/held.toml
 
 # Two builds of the harness side by side (paths to phonestorm binaries):
