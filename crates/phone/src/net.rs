@@ -265,6 +265,7 @@ const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The TCP socket under a phone's connection, plain or TLS.
 pub(crate) trait Tcp {
+    /// The socket itself, for options tokio does not set (`TCP_CORK`).
     fn tcp(&self) -> &TcpStream;
 }
 
